@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import NamedTuple
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from conformance.cases import Case
 
 
-class Support(str, Enum):
+class Support(StrEnum):
     NATIVE = "native"
     EMULATED = "emulated"
     UNSUPPORTED = "unsupported"

@@ -8,7 +8,7 @@ constructor (VAL-*) and runs gradients into a full trajectory of w, m and v afte
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .schedules import DynamicLR, Schedule, dynamic_lr_values, schedule_value
 from .sparse import Sparse, densify
 from .validate import check_constructor
 
-Gradient = Union[np.ndarray, Sparse]
+Gradient = np.ndarray | Sparse
 
 
 class Param(NamedTuple):
