@@ -71,6 +71,11 @@ def rounded(x: object, name: str) -> np.ndarray:
 def ulp_distance(a: np.ndarray, b: np.ndarray, name: str) -> np.ndarray:
     """Number of representable ``name`` values between a and b (both rounded to ``name`` first)."""
     f = fmt(name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _ulp(a, b, f, name)
+
+
+def _ulp(a: np.ndarray, b: np.ndarray, f: Format, name: str) -> np.ndarray:
     ia = cast(a, name).view(f.int_type).astype(np.int64)
     ib = cast(b, name).view(f.int_type).astype(np.int64)
     # sign-magnitude -> two's-complement ordering

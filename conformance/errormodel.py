@@ -1,0 +1,232 @@
+"""How far a faithful implementation may be from the float64 reference: a bound per element per step.
+
+A first-order forward rounding analysis of one Adam step in the implementation's dtype, carried
+across steps. The derivation, with the constants and why they are what they are, is in
+``docs/error-model.md``; each term below is labelled with the equation it implements there.
+
+Summary: every elementwise operation may round with relative error ``u`` (the storage dtype's unit
+roundoff -- an implementation computing half types in float32 is strictly better) plus an absolute
+``eta`` where it underflows; every hyperparameter may be held in float32 or float64 (relative
+``uh``), and beta powers may be float32 running products (relative ``2 t uh``). Errors in w, m and v
+propagate to the next step through the decay term, the moment recurrences and the step. Where the
+denominator ``sqrt(v) + eps`` is too uncertain for the first-order ratio bound, the ratio's error
+is capped by the Cauchy-Schwarz bound on |m| / sqrt(v), which holds for any gradient sequence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import reference as ref
+
+from .cases import Case, DynamicLRValue, Group, OrderParams, ScheduleValue, SparseGrad
+from .dtypes import fmt
+
+SAFETY = 2.0  # (E9) covers dropped second-order terms; see docs/error-model.md
+CAP_SLACK = 1.25  # (E7) rounding slack on the Cauchy-Schwarz ratio cap
+
+
+class Bounds(NamedTuple):
+    """Allowed |implementation - reference| for w, m, v of one parameter after one step."""
+
+    w: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+
+
+class Units(NamedTuple):
+    u: float  # storage unit roundoff
+    uh: float  # hyperparameter / scalar unit roundoff
+    eta: float  # absolute underflow error of one operation
+    big: float  # largest finite value of the storage dtype
+
+
+def units(dtype: str) -> Units:
+    f = fmt(dtype)
+    h = fmt(ref.hyper_dtype(dtype))
+    return Units(f.unit_roundoff, h.unit_roundoff, f.tiny_abs, f.max)
+
+
+# ---- learning-rate evaluation error (E5) -------------------------------------------------------
+
+def _lr_error(form: Any, value: float, i: int, uh: float) -> float:
+    """Absolute error an implementation may make evaluating update i's learning rate."""
+    base = 2 * uh * abs(value)  # representation (float32 or float64) of the value itself
+    if isinstance(form, (ScheduleValue, DynamicLRValue)):
+        a = dict(form.args)
+        name = form.name.lower()
+        s = i if isinstance(form, ScheduleValue) else i // max(int(a.get("step_per_epoch", 1)), 1)
+        if "exponential" in name:
+            span = abs(math.log(a["decay_rate"])) * s / max(a.get("decay_steps", a.get("decay_epoch", 1)), 1)
+            return base + uh * abs(value) * (6 + 4 * span)
+        if "natural" in name:
+            return base + uh * abs(value) * (6 + 4 * abs(a["decay_rate"]) * s)
+        if "cosine" in name:
+            return base + 8 * uh * (abs(a["min_lr"]) + abs(a["max_lr"]))
+        if "polynomial" in name:
+            d = a.get("decay_steps", a.get("decay_epoch", 1))
+            d = d * max(1, math.ceil(s / d)) if a.get("update_decay_steps", a.get("update_decay_epoch")) else d
+            lo = abs(a["learning_rate"]) + abs(a["end_learning_rate"])
+            return base + uh * lo * (8 + 4 * abs(a["power"]) * d)
+        return base + 6 * uh * abs(value)
+    return base
+
+
+# ---- one step of the analysis ------------------------------------------------------------------
+
+class _Ctx(NamedTuple):
+    b1: float
+    b2: float
+    eps: float
+    ls: float
+    nesterov: bool
+    un: Units
+
+
+def _sqrt_err(v: np.ndarray, dv: np.ndarray) -> np.ndarray:
+    # (E6) |sqrt(v + d) - sqrt(v)| <= min(d / (2 sqrt v), sqrt(d)), exact for any d >= 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lin = np.where(v > 0, dv / (2 * np.sqrt(np.maximum(v, 0))), np.inf)
+    return np.minimum(lin, np.sqrt(dv))
+
+
+def _ratio_cap(c: _Ctx, t: int) -> float:
+    # (E7) |m| / sqrt(v) <= (1-b1)/sqrt(1-b2) * sqrt(sum_{k<t} (b1^2/b2)^k) by Cauchy-Schwarz.
+    q = c.b1 * c.b1 / c.b2
+    s = t if abs(q - 1) < 1e-12 else (1 - q**t) / (1 - q)
+    r = (1 - c.b1) / math.sqrt(1 - c.b2) * math.sqrt(s)
+    return r if not c.nesterov else c.b1 * r + (1 - c.b1) / math.sqrt(1 - c.b2)
+
+
+def _step(c: _Ctx, t: int, tr: ref.StepTrace, prev: tuple[np.ndarray, np.ndarray, np.ndarray],
+          e_prev: Bounds, g_raw: np.ndarray, dg_in: np.ndarray, gc: bool, dlr: float) -> Bounds:
+    u, uh, eta = c.un.u, c.un.uh, c.un.eta
+    w0, m0, v0 = prev
+    ge, lr, wd = tr.g_eff, tr.lr, tr.weight_decay
+    # (E1) effective gradient g/ls + wd*w: decay product, sum, scaling by float32(1/ls)
+    decay = abs(wd) * np.abs(w0)
+    mag = np.abs(g_raw) / c.ls + decay
+    dge = dg_in / c.ls + abs(wd) * e_prev.w + (4 * u + 4 * uh) * mag + 3 * eta
+    if gc and ge.ndim >= 2 and ge.shape[1] % 16 == 0 and ge.size:
+        axes = tuple(range(1, ge.ndim))
+        k = int(np.prod(ge.shape[1:]))
+        dge = dge + dge.mean(axis=axes, keepdims=True) + u * (np.abs(ge) + k * mag.mean(axis=axes, keepdims=True))
+    age = np.abs(ge)
+    # (E2) first moment: b1 m + (1-b1) g, or m + (g - m)(1 - b1)
+    dm = (c.b1 * e_prev.m + (1 - c.b1) * dge + 2 * uh * np.abs(ge - m0)
+          + 3 * u * (np.abs(m0) + age + np.abs(tr.m)) + eta)
+    # (E3) second moment, with |d(g^2)| <= 2|g| dg + dg^2
+    dsq = 2 * age * dge + dge * dge
+    dv = (c.b2 * e_prev.v + (1 - c.b2) * dsq + 2 * uh * np.abs(ge * ge - v0)
+          + 4 * u * (np.abs(v0) + ge * ge + np.abs(tr.v)) + 4 * eta)
+    # (E4) step size l = lr sqrt(1 - b2^t) / (1 - b1^t), beta powers as float32 running products
+    def rel_one_minus_power(b: float) -> float:
+        p = b**t
+        return (2 * t * uh * p + uh * (1 - p)) / (1 - p)
+    l = ref.step_size(lr, c.b1, c.b2, t)
+    rel_l = (dlr / lr if lr else 0.0) + 0.5 * rel_one_minus_power(c.b2) + rel_one_minus_power(c.b1) + 4 * uh
+    # numerator (nesterov look-ahead) and denominator sqrt(v) + eps
+    if c.nesterov:
+        num = c.b1 * tr.m + (1 - c.b1) * ge
+        dnum = (c.b1 * dm + (1 - c.b1) * dge + 2 * uh * np.abs(tr.m - ge)
+                + 3 * u * (np.abs(tr.m) + age + np.abs(num)) + eta)
+    else:
+        num, dnum = tr.m, dm
+    root = np.sqrt(tr.v)
+    d = root + c.eps
+    dd = _sqrt_err(tr.v, dv) + u * root + uh * c.eps + u * d + 2 * eta
+    # (E6/E7) ratio r = num / d: first order while the denominator is well determined (lo > 0),
+    # never more than the direct bound (|num| + dnum) / lo, and capped by Cauchy-Schwarz where the
+    # implementation's v cannot have lost mass to underflow (v - dv >= 64 t eta).
+    # The implementation adds eps (held in float32 or better) to sqrt(v) >= 0, so its denominator is
+    # at least eps (1 - 2 uh): an implementation that loses eps deviates from UPD-EPS.
+    r = num / d
+    lo = np.maximum(d - dd, c.eps * (1 - 2 * uh))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = dnum / d + np.abs(num) * dd / (d * lo) + 2 * u * np.abs(r)
+        direct = np.abs(r) + (np.abs(num) + dnum) / lo
+    cs_ok = tr.v - dv >= 64 * t * eta
+    cap = np.where(cs_ok, np.abs(r) + CAP_SLACK * _ratio_cap(c, t), np.inf)
+    dr = np.minimum(np.where(d - dd > 0, np.minimum(first, direct), direct), cap)
+    # (E8) parameter: w - l r
+    lr_abs = l * np.abs(r)
+    dw = e_prev.w + l * dr + rel_l * lr_abs + 3 * u * lr_abs + u * (np.abs(w0) + np.abs(tr.w)) + eta
+    return Bounds(dw, dm, dv)
+
+
+# ---- the whole trajectory -----------------------------------------------------------------------
+
+def _context(case: Case) -> _Ctx:
+    h = case.hyperparameters()
+    hd = ref.hyper_dtype(case.dtype)
+    r = lambda key, default: ref.round_scalar(float(h.get(key, default)), hd)  # noqa: E731
+    return _Ctx(r("beta1", 0.9), r("beta2", 0.999), r("eps", 1e-8), r("loss_scale", 1.0),
+                bool(h.get("use_nesterov", False)), units(case.dtype))
+
+
+def _lr_forms(case: Case) -> tuple[dict[str, Any], dict[str, bool]]:
+    """Which learning-rate form and grad_centralization flag each parameter has."""
+    h = case.hyperparameters()
+    top = h.get("learning_rate", 1e-3)
+    forms = {n: top for n in case.names}
+    gcs = {n: False for n in case.names}
+    for g in case.param_groups() or []:
+        if isinstance(g, OrderParams):
+            continue
+        assert isinstance(g, Group)
+        for n in g.params:
+            forms[n] = top if g.lr is None else g.lr
+            gcs[n] = bool(g.grad_centralization)
+    return forms, gcs
+
+
+def _received_gradient(g: np.ndarray | SparseGrad, dtype: str, u: float) -> tuple[np.ndarray, np.ndarray]:
+    """|g| as received, and the error of summing repeated sparse rows (k values: (k-1) u sum|v|)."""
+    if isinstance(g, SparseGrad):
+        vals = ref.round_to(g.values, dtype)
+        total = np.abs(ref.densify(ref.Sparse(g.indices, vals, g.dense_shape)))
+        absum = ref.densify(ref.Sparse(g.indices, np.abs(vals), g.dense_shape))
+        mult = ref.densify(ref.Sparse(g.indices, np.ones_like(vals), g.dense_shape))
+        return np.maximum(total, 0), u * np.maximum(mult - 1, 0) * absum
+    a = np.abs(ref.round_to(g, dtype))
+    return a, np.zeros_like(a)
+
+
+def trajectory_bounds(case: Case, traj: ref.Trajectory) -> list[dict[str, Bounds]]:
+    """Per step, per parameter: the largest |impl - ref| a faithful implementation can show."""
+    c = _context(case)
+    forms, gcs = _lr_forms(case)
+    init = {n: ref.round_to(v, case.dtype) for n, v in case.param_values().items()}
+    prev = {n: (w, np.zeros_like(w), np.zeros_like(w)) for n, w in init.items()}
+    err = {n: Bounds(*(np.zeros_like(w) for _ in range(3))) for n, w in init.items()}
+    out: list[dict[str, Bounds]] = []
+    for i, step in enumerate(traj.steps):
+        grads = case.gradients(i)
+        scaled: dict[str, Bounds] = {}
+        for n, tr in step.items():
+            g_abs, dg_in = _received_gradient(grads[n], case.dtype, c.un.u)
+            dlr = _lr_error(forms[n], tr.lr, i, c.un.uh)
+            with np.errstate(all="ignore"):
+                e = _step(c, i + 1, tr, prev[n], err[n], g_abs, dg_in, gcs[n], dlr)
+            e = Bounds(*(np.where(np.isnan(x), np.inf, x) for x in e))
+            err[n], prev[n] = e, (tr.w, tr.m, tr.v)
+            scaled[n] = Bounds(*(_final(x, y, c.un) for x, y in zip(e, (tr.w, tr.m, tr.v))))
+        out.append(scaled)
+    return out
+
+
+def _final(e: np.ndarray, value: np.ndarray, un: Units) -> np.ndarray:
+    # (E9) safety factor over the first-order bound, plus the rounding of the stored value itself;
+    # a value the dtype cannot represent (overflow) is unconstrained.
+    b = SAFETY * e + un.u * np.abs(value) + un.eta
+    return np.where(np.abs(value) > un.big, np.inf, b)
+
+
+def describe(dtype: str) -> Mapping[str, float]:
+    """The constants in force for a dtype, for report headers."""
+    un = units(dtype)
+    return {"u": un.u, "uh": un.uh, "eta": un.eta, "safety": SAFETY}

@@ -1,0 +1,49 @@
+"""Deterministic case generation: the same seed gives the same cases, case for case.
+
+Hypothesis generates; it does not judge here. Each (clause, dtype) draws from its own stream seeded
+from the run seed, with the database off and only the generate phase, so adding a dtype or a
+clause never changes another clause's cases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from .cases import Case
+from .strategies import CLAUSE_CASES
+
+VALIDATION_PREFIX = "VAL-"
+
+
+def stream_seed(run_seed: int, clause: str, dtype: str) -> int:
+    digest = hashlib.sha256(f"{run_seed}/{clause}/{dtype}".encode()).hexdigest()
+    return int(digest[:12], 16)
+
+
+def draw_cases(strategy: st.SearchStrategy[Case], n: int, rng_seed: int) -> list[Case]:
+    """Up to ``n`` distinct cases from ``strategy``, in a deterministic order."""
+    found: dict[str, Case] = {}
+
+    @settings(max_examples=n, database=None, derandomize=False, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck), print_blob=False)
+    @seed(rng_seed)
+    @given(strategy)
+    def collect(case: Case) -> None:
+        found.setdefault(case.id, case)
+
+    collect()
+    return list(found.values())
+
+
+def generate(clauses: Iterable[str], dtypes: Sequence[str], run_seed: int, max_examples: int) -> list[Case]:
+    """Cases for every clause in every dtype (validation cases once, in the first dtype)."""
+    out: dict[str, Case] = {}
+    for clause in clauses:
+        for dtype in (dtypes[:1] if clause.startswith(VALIDATION_PREFIX) else dtypes):
+            for case in draw_cases(CLAUSE_CASES[clause](dtype), max_examples, stream_seed(run_seed, clause, dtype)):
+                out.setdefault(case.id, case)
+    return list(out.values())
