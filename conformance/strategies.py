@@ -175,7 +175,8 @@ def dense_cases(draw: st.DrawFn, clauses: Sequence[str], dtype: str, *, steps: s
     n = draw(steps if steps is not None else st.integers(1, 6))
     stream = draw(gradient_streams([p.shape for _, p in params], n, dtype, span if span is not None else FIRM[dtype]))
     b1, b2 = draw(betas())
-    hyper = {"learning_rate": draw(learning_rates()), "beta1": b1, "beta2": b2, "eps": draw(eps if eps is not None else small_epsilons(dtype))}
+    eps_value = draw(eps if eps is not None else small_epsilons(dtype))
+    hyper = {"learning_rate": draw(learning_rates()), "beta1": b1, "beta2": b2, "eps": eps_value}
     hyper.update(extra or {})
     return make_case(clauses, dtype, params, _steps(params, stream), hyper, title=title or f"{n} steps")
 

@@ -1,0 +1,450 @@
+"""torch.optim.Adam (single / foreach / fused, CPU and CUDA) and torch.optim.SparseAdam.
+
+Driven as a user porting a MindSpore model would drive them: Parameters of the case's dtype, one
+param group per MindSpore group, the beta/gamma no-decay rule as a second param group, the loss
+scale divided out of each gradient, gradient centralization done on the raw gradient, and a
+dynamic learning rate written into ``group["lr"]`` before each update. Nothing the library does is
+corrected: what torch cannot express is Unsupported, what it refuses is reported as raised.
+
+torch is imported inside methods so that importing this module never needs torch.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from conformance.cases import (
+    Case,
+    DynamicLRValue,
+    Group,
+    OrderParams,
+    ParamRef,
+    ScheduleValue,
+    SparseGrad,
+    TensorValue,
+)
+from conformance.dtypes import NAMES
+
+from . import lr_port
+from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, raised
+
+VARIANTS: dict[str, dict[str, bool]] = {"single": {"foreach": False}, "foreach": {"foreach": True},
+                                        "fused": {"fused": True}}
+DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "use_locking": False,
+                            "use_nesterov": False, "weight_decay": 0.0, "loss_scale": 1.0}
+NAMES_TORCH = (*(f"torch-{d}-{v}" for d in ("cpu", "cuda") for v in VARIANTS), "torch-sparseadam")
+LrFn = Callable[[int], Any]
+
+
+class Skip(Exception):
+    """The case needs something the wrapped API cannot express; becomes ``Unsupported(reason)``."""
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+# ---- values a user hands to torch ------------------------------------------------------------------
+
+def to_tensor(x: Any, dtype: str, device: str) -> Any:
+    """float64 values -> a torch tensor of ``dtype``, rounded once (bfloat16 via float32, as torch rounds)."""
+    torch = _torch()
+    a = np.asarray(x, dtype=np.float64)
+    t = torch.from_numpy(np.ascontiguousarray(a.astype(np.float32 if dtype == "bfloat16" else dtype)))
+    return t.to(device=device, dtype=getattr(torch, dtype))
+
+
+def to_numpy(t: Any) -> np.ndarray:
+    """A float64 numpy copy of a (device) tensor."""
+    return t.detach().to("cpu", _torch().float64).numpy().copy()
+
+
+def lr_plan(value: Any) -> tuple[Any, LrFn | None]:
+    """A MindSpore learning rate -> (what torch's constructor gets, the lr of update i or None if fixed).
+
+    A 0-d tensor becomes ``float(value)``; a 1-d tensor, list or ``dynamic_lr`` list becomes a
+    per-update value (the constructor gets element 0); a schedule is ported with ``lr_port``. Anything
+    else (float, int, bool, None, str, nan, a 2-d tensor) goes to torch as given.
+    """
+    if isinstance(value, TensorValue):
+        a = np.asarray(value.values, dtype=np.float64)
+        if a.ndim == 0:
+            return float(a), None
+        if a.ndim == 1:
+            return _sequence([float(x) for x in a])
+        return _torch().from_numpy(a.copy()), None
+    try:
+        if isinstance(value, ScheduleValue):
+            return lr_port.schedule_at(value.name, value.args, 0), (
+                lambda i: lr_port.schedule_at(value.name, value.args, i))
+        if isinstance(value, DynamicLRValue):
+            return _sequence(lr_port.dynamic_lr_list(value.name, value.args))
+    except (TypeError, ValueError, KeyError, ZeroDivisionError, OverflowError) as e:
+        raise Skip(f"the ported schedule {value.name} cannot be evaluated ({_one_line(e)})") from None
+    if isinstance(value, list | tuple):
+        return _sequence(list(value))
+    return value, None
+
+
+def literal(value: Any) -> Any:
+    """A non-lr hyperparameter as a user passes it: a tensor becomes a torch tensor, the rest as given."""
+    if isinstance(value, TensorValue):
+        return _torch().from_numpy(np.asarray(value.values, dtype=np.float64).copy())
+    return value
+
+
+def _sequence(values: list[Any]) -> tuple[Any, LrFn]:
+    if not values:
+        raise Skip("an empty learning-rate sequence gives torch no lr to construct with")
+
+    def at(i: int) -> Any:
+        if i >= len(values):
+            raise Skip(f"the learning-rate sequence has {len(values)} values; update {i + 1} needs one more "
+                       "(torch has no sequence lr, the emulation cannot step past its end)")
+        return values[i]
+
+    return values[0], at
+
+
+def centralize(g: Any) -> Any:
+    """GRP-GC as a user writes it: g - mean over axes 1.. for ndim >= 2 and shape[1] % 16 == 0."""
+    if g.dim() < 2 or g.shape[1] % 16 != 0 or g.numel() == 0:
+        return g
+    return g - g.mean(dim=tuple(range(1, g.dim())), keepdim=True)
+
+
+def _qualifies_for_gc(shape: tuple[int, ...]) -> bool:
+    return len(shape) >= 2 and shape[1] % 16 == 0 and int(np.prod(shape)) > 0
+
+
+# ---- the adapter -----------------------------------------------------------------------------------
+
+class TorchOptimizerAdapter(Adapter):
+    """Drives an Adam-like ``torch.optim.Optimizer`` with ``(params, lr, betas, eps[, weight_decay])``.
+
+    Subclasses pick the class (``optimizer_class``), extra constructor flags (``variant_kwargs``),
+    the nesterov keyword, and whether ``weight_decay`` exists.
+    """
+
+    device: str = "cpu"
+    takes_weight_decay: bool = True
+    nesterov_kwarg: str | None = None
+    description: str = ""
+
+    def optimizer_class(self) -> Any:
+        raise NotImplementedError
+
+    def variant_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def no_nesterov_reason(self) -> str:
+        return f"{self.optimizer_class().__name__} has no nesterov argument"
+
+    # -- availability and declarations --------------------------------------------------------------
+    def _backend(self) -> tuple[bool, str]:
+        try:
+            torch = _torch()
+        except ImportError:
+            return False, "not available: torch is not installed"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            return False, "not available: no CUDA device"
+        return True, ""
+
+    def available(self) -> tuple[bool, str]:
+        ok, why = self._backend()
+        if ok and len(self.refused_layouts) == 2:
+            return False, f"not available: a probe step fails ({self.refused_layouts['dense']})"
+        return ok, why
+
+    @functools.cached_property
+    def refused_layouts(self) -> dict[str, str]:
+        """Gradient layouts ("dense", "sparse") a float32 probe step refuses, with torch's message."""
+        out: dict[str, str] = {}
+        if not self._backend()[0]:
+            return out
+        for layout in ("dense", "sparse"):
+            err = self._probe("float32", layout)
+            if err:
+                out[layout] = err
+        return out
+
+    def _probe(self, dtype: str, layout: str) -> str | None:
+        """None when one tiny step in ``dtype`` with a ``layout`` gradient succeeds, else the error."""
+        torch = _torch()
+        try:
+            p = torch.nn.Parameter(to_tensor([[0.5, -0.25], [1.0, 2.0]], dtype, self.device))
+            g = to_tensor([[0.1, -0.2], [0.3, 0.4]], dtype, self.device)
+            if layout == "sparse":
+                idx = torch.tensor([[0, 1]], device=self.device)
+                g = torch.sparse_coo_tensor(idx, g, (2, 2), check_invariants=True)
+            opt = self.optimizer_class()([p], lr=1e-3, **self.variant_kwargs())
+            p.grad = g
+            opt.step()
+        except Exception as e:
+            return _one_line(e)
+        return None
+
+    @functools.cached_property
+    def probed_dtypes(self) -> tuple[str, ...]:
+        if not self._backend()[0]:
+            return ()
+        layout = "dense" if "dense" not in self.refused_layouts else "sparse"
+        return tuple(d for d in NAMES if self._probe(d, layout) is None)
+
+    def device_name(self) -> str:
+        torch = _torch()
+        if self.device != "cuda":
+            return "cpu"
+        if not torch.cuda.is_available():
+            return "cuda (no CUDA device here)"
+        try:  # torch has no driver-version API; collect_env asks nvidia-smi
+            from torch.utils import collect_env
+
+            driver = f", driver {collect_env.get_nvidia_driver_version(collect_env.run)}"
+        except Exception:
+            driver = ""
+        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda}{driver})"
+
+    def declarations(self) -> tuple[dict[str, Support], dict[str, str]]:
+        """Per-clause support and notes, from the class's arguments and the layout probes."""
+        E, U = Support.EMULATED, Support.UNSUPPORTED
+        s: dict[str, Support] = {}
+        n: dict[str, str] = {}
+
+        def put(clauses: str, support: Support, note: str) -> None:
+            for c in clauses.split():
+                s[c], n[c] = support, note
+
+        put("LR-FIXED", E, "float/int/bool go to torch as given; a 0-d tensor is passed as float(value)")
+        put("LR-SEQUENCE", E, "group['lr'] is set to element i before update i (construction gets element 0); "
+            "stepping past the end is Unsupported")
+        put("LR-SCHEDULE", E, "group['lr'] = adapters.lr_port value at global step i before update i; "
+            "dynamic_lr lists as a sequence")
+        put("GRP-ORDER", E, "torch has no order_params: parameters are listed in that order inside their groups")
+        put("DEC-LOSS-SCALE", E, "each gradient is divided by loss_scale (in the parameter dtype) before step(); "
+            "torch then adds weight_decay*w itself: g/ls + wd*w")
+        put("VAL-POSITIVE", Support.NATIVE, "eps is checked by torch; loss_scale is no torch argument: "
+            "its cases are Unsupported")
+        put("VAL-LR-TYPE", Support.NATIVE, "a list/1-d tensor/schedule lr is mapped as the emulation maps it: "
+            "construction gets its first value")
+        if self.takes_weight_decay:
+            put("DEC-FILTER", E, "ungrouped: names containing 'beta'/'gamma' go to a second param group "
+                "with weight_decay=0")
+        else:
+            put("DEC-L2 DEC-FILTER DEC-GROUP DEC-LOSS-SCALE SPR-DECAY VAL-WD-TYPE VAL-WD-RANGE", U,
+                f"{self.optimizer_class().__name__} has no weight_decay argument")
+        if "dense" in self.refused_layouts:
+            put("GRP-GC", U, "only sparse gradients are accepted, and a sparse gradient cannot be centralized "
+                "without densifying it")
+        else:
+            put("GRP-GC", E, "the raw gradient is centralized before step() (as a user would); torch adds "
+                "wd*w afterwards, uncentralized -- MindSpore centralizes g + wd*w")
+        if self.nesterov_kwarg is None:
+            put("UPD-NESTEROV SPR-NESTEROV", U, self.no_nesterov_reason())
+            put("VAL-BOOL-TYPE", U, "no use_locking/use_nesterov arguments")
+        else:
+            put("VAL-BOOL-TYPE", Support.NATIVE, f"use_nesterov goes to '{self.nesterov_kwarg}'; there is no "
+                "use_locking argument: its cases are Unsupported")
+        if "sparse" in self.refused_layouts:
+            put("SPR-DENSE-EQUIV SPR-DUPLICATES SPR-DECAY SPR-NESTEROV", U,
+                f"sparse gradients refused: {self.refused_layouts['sparse']}")
+        return s, n
+
+    def info(self) -> AdapterInfo:
+        torch = _torch()
+        support, notes = self.declarations()
+        return AdapterInfo(self.name, self.description, {"torch": torch.__version__, "numpy": np.__version__},
+                           self.device_name(), self.probed_dtypes, support, notes)
+
+    # -- one case -----------------------------------------------------------------------------------
+    def run(self, case: Case) -> Outcome:
+        try:
+            return self._run(case)
+        except Skip as e:
+            return Unsupported(str(e))
+
+    def _run(self, case: Case) -> Outcome:
+        torch = _torch()
+        hyper = {**DEFAULTS, **case.hyperparameters()}
+        kwargs, lr_fn = self._constructor_kwargs(hyper, case.kind)
+        params = {n: torch.nn.Parameter(to_tensor(x, case.dtype, self.device))
+                  for n, x in case.param_values().items()}
+        raw = case.raw_params_arg()
+        if raw is not None:
+            arg, group_lr, gc = _map_raw(raw, params), [], set()
+        else:
+            arg, group_lr, gc = self._groups(case, params, hyper["weight_decay"])
+        try:
+            opt = self.optimizer_class()(arg, **kwargs)
+        except Exception as e:
+            return raised(e, "construct")
+        if case.kind == "construct":
+            return Ran([], {})
+        lr_fns = [fn if fn is not None else lr_fn for fn in group_lr] or [lr_fn] * len(opt.param_groups)
+        return self._steps(case, opt, params, lr_fns, gc, hyper["loss_scale"])
+
+    def _constructor_kwargs(self, h: dict[str, Any], kind: str) -> tuple[dict[str, Any], LrFn | None]:
+        """torch keyword arguments; Skip for what torch has no argument for."""
+        ls = h["loss_scale"]
+        if not (isinstance(ls, float) and ls > 0):
+            raise Skip(f"loss_scale={ls!r}: torch has no loss_scale argument to validate it")
+        if not isinstance(h["use_locking"], bool):
+            raise Skip(f"use_locking={h['use_locking']!r}: torch has no use_locking argument to validate it")
+        lr0, lr_fn = lr_plan(h["learning_rate"])
+        kw: dict[str, Any] = {"lr": lr0, "betas": (literal(h["beta1"]), literal(h["beta2"])), "eps": literal(h["eps"])}
+        if self.nesterov_kwarg is not None:
+            kw[self.nesterov_kwarg] = h["use_nesterov"]
+        elif h["use_nesterov"] is not False:
+            raise Skip(f"use_nesterov={h['use_nesterov']!r}: {self.no_nesterov_reason()}")
+        wd = h["weight_decay"]
+        if self.takes_weight_decay:
+            kw["weight_decay"] = literal(wd)
+        elif wd is not False and wd != 0:
+            raise Skip(f"weight_decay={wd!r}: {self.optimizer_class().__name__} has no weight_decay argument")
+        return {**kw, **self.variant_kwargs()}, lr_fn
+
+    def _groups(self, case: Case, params: dict[str, Any], wd: Any
+                ) -> tuple[list[Any], list[LrFn | None], set[str]]:
+        """torch param groups (or a plain list), each group's lr function, names to centralize."""
+        groups = case.param_groups()
+        if groups is None:
+            if not self.takes_weight_decay:
+                return list(params.values()), [], set()
+            plain = [p for n, p in params.items() if "beta" not in n and "gamma" not in n]
+            nodecay = [p for n, p in params.items() if "beta" in n or "gamma" in n]
+            if not nodecay:
+                return plain, [], set()
+            out = ([{"params": plain}] if plain else []) + [{"params": nodecay, "weight_decay": 0.0}]
+            return out, [None] * len(out), set()
+        order = next((g.names for g in groups if isinstance(g, OrderParams) and g.names), None)
+        out, fns, gc = [], [], set()
+        for g in groups:
+            if not isinstance(g, Group):
+                continue
+            names = sorted(g.params, key=order.index) if order else list(g.params)
+            d: dict[str, Any] = {"params": [params[n] for n in names]}
+            fn = None
+            if g.lr is not None:
+                d["lr"], fn = lr_plan(g.lr)
+            if g.weight_decay is not None:
+                if self.takes_weight_decay:
+                    d["weight_decay"] = literal(g.weight_decay)
+                elif g.weight_decay != 0:
+                    raise Skip(f"group weight_decay={g.weight_decay!r}: no weight_decay argument")
+            if g.grad_centralization:
+                gc.update(names)
+            out.append(d)
+            fns.append(fn)
+        return out, fns, gc
+
+    def _steps(self, case: Case, opt: Any, params: dict[str, Any], lr_fns: list[LrFn | None], gc: set[str],
+               loss_scale: float) -> Outcome:
+        steps = []
+        for i in range(case.num_steps):
+            grads = case.gradients(i)
+            for group, fn in zip(opt.param_groups, lr_fns):
+                if fn is not None:
+                    group["lr"] = fn(i)
+            try:
+                for n, p in params.items():
+                    p.grad = self._gradient(grads[n], case.dtype, loss_scale, n in gc)
+                opt.step()
+            except Skip:
+                raise
+            except Exception as e:
+                layouts = {"sparse" if isinstance(g, SparseGrad) else "dense" for g in grads.values()}
+                if layouts & set(self.refused_layouts):
+                    return Unsupported(f"update {i}: {_one_line(e)}")
+                return raised(e, "step", i)
+            steps.append({n: self._state(opt, p) for n, p in params.items()})
+        return Ran(steps, {n: str(p.dtype).removeprefix("torch.") for n, p in params.items()})
+
+    def _gradient(self, g: np.ndarray | SparseGrad, dtype: str, loss_scale: float, gc: bool) -> Any:
+        """The tensor assigned to ``p.grad``: sparse COO exactly as given (uncoalesced), divided by loss_scale."""
+        torch = _torch()
+        if isinstance(g, SparseGrad):
+            if gc and _qualifies_for_gc(g.dense_shape):
+                raise Skip("grad_centralization of a sparse gradient: torch cannot centralize a sparse COO "
+                           "gradient without densifying it")
+            values = to_tensor(g.values, dtype, self.device)
+            if loss_scale != 1.0:
+                values = values / loss_scale
+            idx = torch.from_numpy(np.asarray(g.indices, dtype=np.int64)[None].copy()).to(self.device)
+            return torch.sparse_coo_tensor(idx, values, g.dense_shape, check_invariants=True)
+        t = to_tensor(g, dtype, self.device)
+        if loss_scale != 1.0:
+            t = t / loss_scale
+        return centralize(t) if gc else t
+
+    @staticmethod
+    def _state(opt: Any, p: Any) -> StepState:
+        st = opt.state.get(p, {})
+        m, v = st.get("exp_avg"), st.get("exp_avg_sq")
+        return StepState(to_numpy(p), None if m is None else to_numpy(m), None if v is None else to_numpy(v))
+
+
+def _map_raw(value: Any, params: dict[str, Any]) -> Any:
+    """A validation case's literal params argument: ParamRef -> Parameter, group lrs as the emulation maps them."""
+    if isinstance(value, ParamRef):
+        return params[value.name]
+    if isinstance(value, TensorValue):
+        return literal(value)
+    if isinstance(value, dict):
+        return {k: lr_plan(v)[0] if k == "lr" else _map_raw(v, params) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_map_raw(v, params) for v in value)
+    return value
+
+
+class TorchAdam(TorchOptimizerAdapter):
+    """``torch.optim.Adam`` on ``device`` ("cpu" | "cuda") as ``variant`` ("single" | "foreach" | "fused")."""
+
+    def __init__(self, device: str = "cpu", variant: str = "single") -> None:
+        if device not in ("cpu", "cuda") or variant not in VARIANTS:
+            raise ValueError(f"torch adapter: device must be cpu|cuda and variant one of {list(VARIANTS)}, "
+                             f"got {device!r}, {variant!r}")
+        self.device, self.variant = device, variant
+        self.name = f"torch-{device}-{variant}"
+        flags = ", ".join(f"{k}={v}" for k, v in self.variant_kwargs().items())
+        self.description = f"torch.optim.Adam({flags}) on {device}"
+
+    def optimizer_class(self) -> Any:
+        return _torch().optim.Adam
+
+    def variant_kwargs(self) -> dict[str, Any]:
+        return {**VARIANTS[self.variant], **({"capturable": True} if self.device == "cuda" else {})}
+
+    def no_nesterov_reason(self) -> str:
+        return "torch.optim.Adam has no nesterov argument (NAdam is another algorithm)"
+
+
+class TorchSparseAdam(TorchOptimizerAdapter):
+    """``torch.optim.SparseAdam`` on CPU: sparse gradients only, no weight_decay, no nesterov."""
+
+    name = "torch-sparseadam"
+    takes_weight_decay = False
+    description = "torch.optim.SparseAdam on cpu (sparse gradients only: dense-gradient cases are Unsupported)"
+
+    def optimizer_class(self) -> Any:
+        return _torch().optim.SparseAdam
+
+
+def make(name: str) -> TorchOptimizerAdapter:
+    """The adapter called ``name`` (one of ``NAMES_TORCH``)."""
+    if name == "torch-sparseadam":
+        return TorchSparseAdam()
+    parts = name.split("-")
+    if name not in NAMES_TORCH or len(parts) != 3:
+        raise ValueError(f"unknown torch adapter {name!r}; expected one of {', '.join(NAMES_TORCH)}")
+    return TorchAdam(parts[1], parts[2])
