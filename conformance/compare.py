@@ -90,6 +90,7 @@ def _judge_trajectory(case: Case, exp: Expected, out: Ran) -> Verdict:
     bounds = trajectory_bounds(case, traj)
     big = fmt(case.dtype).max
     best: tuple[float, dict[str, Any]] | None = None
+    first_fail: int | None = None
     max_abs = max_rel = 0.0
     max_ulp = 0
     for i, (ref_step, got_step, b_step) in enumerate(zip(traj.steps, out.steps, bounds)):
@@ -110,9 +111,9 @@ def _judge_trajectory(case: Case, exp: Expected, out: Ran) -> Verdict:
                 bad = ~np.isfinite(got) & np.isfinite(want) & (np.abs(want) + lim <= big)
                 if bad.any():
                     idx = np.unravel_index(int(np.argmax(bad)), got.shape)
-                    return Verdict(ERROR, f"non-finite {q} of {name!r} at step {i + 1} where the reference is finite "
-                                          "(UPD-DTYPE)",
-                                   worst=_where(name, idx, i, q, got, want, lim))
+                    msg = f"non-finite {q} of {name!r} at step {i + 1} where the reference is finite (UPD-DTYPE)"
+                    return Verdict(ERROR, msg, worst=_where(name, idx, i, q, got, want, lim),
+                                   extra={"first_failing_step": i + 1})
                 err = np.where(np.isfinite(want), np.abs(got - want), 0.0)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratio = np.where(err > 0, err / lim, 0.0)
@@ -121,6 +122,8 @@ def _judge_trajectory(case: Case, exp: Expected, out: Ran) -> Verdict:
                 max_abs = max(max_abs, float(err.max()))
                 max_rel = max(max_rel, float(np.nanmax(np.where(np.isfinite(rel), rel, 0.0))))
                 max_ulp = max(max_ulp, int(ulp_distance(got, want, case.dtype).max()))
+                if first_fail is None and float(ratio.flat[k]) > 1.0:
+                    first_fail = i + 1
                 if best is None or float(ratio.flat[k]) > best[0]:
                     best = (float(ratio.flat[k]), _where(name, np.unravel_index(k, got.shape), i, q, got, want, lim))
     dtype_bad = {n: d for n, d in out.dtypes.items() if d != case.dtype}
@@ -133,7 +136,9 @@ def _judge_trajectory(case: Case, exp: Expected, out: Ran) -> Verdict:
     msg = (f"worst {worst['quantity']} of {worst['param']!r}{list(worst['index'])} at step {worst['step']}: "
            f"got {worst['got']:.9g}, spec {worst['want']:.9g}, |diff| {worst['abs_err']:.3g} "
            f"{'<=' if ok else '>'} bound {worst['bound']:.3g}")
-    return Verdict(PASS if ok else FAIL, msg, max_abs, max_rel, max_ulp, worst["bound"], ratio, worst)
+    v = Verdict(PASS if ok else FAIL, msg, max_abs, max_rel, max_ulp, worst["bound"], ratio, worst)
+    v.extra["first_failing_step"] = first_fail
+    return v
 
 
 def _where(name: str, idx: tuple[Any, ...], i: int, q: str, got: np.ndarray, want: np.ndarray,

@@ -40,10 +40,11 @@ def draw_cases(strategy: st.SearchStrategy[Case], n: int, rng_seed: int) -> list
 
 
 def generate(clauses: Iterable[str], dtypes: Sequence[str], run_seed: int, max_examples: int) -> list[Case]:
-    """Cases for every clause in every dtype (validation cases once, in the first dtype)."""
+    """Cases for every clause in every dtype (validation cases once: float32 when it is asked for)."""
     out: dict[str, Case] = {}
+    val_dtype = ("float32",) if "float32" in dtypes else tuple(dtypes[:1])
     for clause in clauses:
-        for dtype in (dtypes[:1] if clause.startswith(VALIDATION_PREFIX) else dtypes):
+        for dtype in (val_dtype if clause.startswith(VALIDATION_PREFIX) else dtypes):
             for case in draw_cases(CLAUSE_CASES[clause](dtype), max_examples, stream_seed(run_seed, clause, dtype)):
                 out.setdefault(case.id, case)
     return list(out.values())

@@ -29,6 +29,8 @@ from .expected import Expected, expected
 from .records import META, RecordWriter, done_keys, read_records, write_json
 
 DEFAULT_TIMEOUT = 300.0
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "GLOG_v": "4",
+              "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
 
 
 @dataclass
@@ -75,7 +77,8 @@ class AdapterHandle:
 
     def pool(self) -> Any:
         if self.executor is None:
-            self.executor = loky.ProcessPoolExecutor(max_workers=self.jobs)
+            # One thread per worker: torch's fused/sparse kernels otherwise fight over the cores.
+            self.executor = loky.ProcessPoolExecutor(max_workers=self.jobs, env=WORKER_ENV)
         return self.executor
 
     def kill(self) -> None:
@@ -130,7 +133,7 @@ def record_of(case: Case, h: AdapterHandle, v: Verdict, seconds: float) -> dict[
         "dtype": case.dtype, "kind": case.kind, "title": case.title, "verdict": v.verdict,
         "max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err, "max_ulp": v.max_ulp, "bound": v.bound,
         "ratio": v.ratio, "worst": v.worst, "message": v.message, "raised": v.raised, "emulated": emulated,
-        "seconds": round(seconds, 4),
+        "first_failing_step": v.extra.get("first_failing_step"), "seconds": round(seconds, 4),
     }
 
 
@@ -189,9 +192,9 @@ class Runner:
                         h.cases_run += 1
                         h.seconds += seconds
                     rec = record_of(case, h, v, seconds)
-                    writer.write(rec)
-                    if self.on_record:
+                    if self.on_record:  # may annotate (baseline, saved case file) before it is written
                         self.on_record(rec, case)
+                    writer.write(rec)
                     if progress:
                         progress(1)
 

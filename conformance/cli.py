@@ -1,0 +1,151 @@
+"""``adam-conformance``: clauses, list, run, replay, report.
+
+Exit codes a CI can trust: 0 conformant (or matching the baseline), 1 nonconformance (FAIL, ERROR,
+XPASS, regression), 2 the run could not start (bad flag, unknown adapter, malformed file) -- with
+one line saying what to fix, never a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from . import __version__
+
+EXIT_OK, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A user mistake: printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+
+
+def _timeout(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return v
+
+
+def _shard(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="adam-conformance", description="Check an Adam optimizer against the mindspore.nn.Adam spec.")
+    p.add_argument("--version", action="version", version=f"adam-conformance {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    c = sub.add_parser("clauses", help="print the clause catalog")
+    c.add_argument("--format", choices=("table", "md", "json"), default="table")
+
+    ls = sub.add_parser("list", help="adapters, whether they can run here, and what they declare")
+    ls.add_argument("--adapter", action="append", default=[], metavar="A", help="also list this adapter spec")
+
+    r = sub.add_parser("run", help="generate cases, run adapters, judge, write reports")
+    r.add_argument("--adapter", action="append", default=[], metavar="A",
+                   help="adapter name, torch:MOD:CLS, optax:MOD:FN, FILE.py:NAME or MOD:NAME (repeatable); "
+                        "default: every built-in adapter that can run here")
+    r.add_argument("--out", type=Path, default=Path("reports/latest"), metavar="DIR")
+    r.add_argument("--seed", type=_seed, default=0)
+    r.add_argument("--max-examples", type=_positive_int, default=6, metavar="N",
+                   help="cases per clause and dtype (default 6)")
+    r.add_argument("--clauses", default="", metavar="PATTERNS", help="comma-separated globs, e.g. 'UPD-*,DEC-L2'")
+    r.add_argument("--dtypes", default="", metavar="LIST", help="comma-separated, e.g. float32,float64")
+    r.add_argument("--timeout", type=_timeout, default=300.0, metavar="SECONDS", help="per case (default 300)")
+    r.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N", help="worker processes per adapter")
+    r.add_argument("--shard", type=_shard, default=None, metavar="K/N", help="run the K-th of N disjoint parts")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    r.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="known deviations (TOML)")
+    r.add_argument("--update-baseline", type=Path, default=None, metavar="FILE",
+                   help="write the run's deviations as a baseline")
+    r.add_argument("--explore", action="store_true",
+                   help="search with fresh randomness and hypothesis.target; save new failures for the corpus")
+    r.add_argument("--no-corpus", action="store_true", help="skip the committed regression corpus")
+    r.add_argument("--no-shrink", action="store_true", help="save failing cases without shrinking them")
+    r.add_argument("--summary-md", type=Path, default=None, metavar="PATH",
+                   help="also write the Markdown summary here (default: $GITHUB_STEP_SUMMARY when set)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rp = sub.add_parser("replay", help="rerun one case file and print the step-by-step diff")
+    rp.add_argument("case", type=Path)
+    rp.add_argument("--adapter", required=True, metavar="A")
+    rp.add_argument("--all-steps", action="store_true", help="print every step, not only the failing ones")
+
+    rep = sub.add_parser("report", help="render (and merge) earlier runs")
+    rep.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    rep.add_argument("--format", choices=("md", "html", "json"), default="md")
+    rep.add_argument("--merge", action="store_true", help="join shard outputs into one run (written to --out)")
+    rep.add_argument("--out", type=Path, default=None, metavar="PATH", help="write here instead of stdout")
+    rep.add_argument("--title", default="Adam conformance")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return EXIT_USAGE
+        from . import commands
+
+        handler = getattr(commands, f"cmd_{args.command}")
+        return int(handler(args))
+    except UsageError as e:
+        print(f"adam-conformance: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("adam-conformance: interrupted; finished records are in results.jsonl (use --resume)",
+              file=sys.stderr)
+        return 130
+
+
+def github_summary_path(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("GITHUB_STEP_SUMMARY")
+    return Path(env) if env else None
+
+
+def now() -> float:
+    return time.monotonic()
+
+
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
