@@ -61,7 +61,8 @@ def to_tensor(x: Any, dtype: str, device: str) -> Any:
     """float64 values -> a torch tensor of ``dtype``, rounded once (bfloat16 via float32, as torch rounds)."""
     torch = _torch()
     a = np.asarray(x, dtype=np.float64)
-    t = torch.from_numpy(np.ascontiguousarray(a.astype(np.float32 if dtype == "bfloat16" else dtype)))
+    # np.array(order="C"), not np.ascontiguousarray: the latter turns a 0-d array into shape (1,).
+    t = torch.from_numpy(np.array(a.astype(np.float32 if dtype == "bfloat16" else dtype), order="C"))
     return t.to(device=device, dtype=getattr(torch, dtype))
 
 
