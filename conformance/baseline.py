@@ -52,7 +52,8 @@ class Entry:
             return False
         if self.case is not None:
             return rec["case_id"] == self.case
-        return any(fnmatch.fnmatchcase(c, p) for c in rec["clauses"] for p in self.clauses)
+        charged = rec.get("deviates") or rec["clauses"]
+        return any(fnmatch.fnmatchcase(c, p) for c in charged for p in self.clauses)
 
 
 def load(path: Path) -> list[Entry]:
@@ -140,7 +141,7 @@ def from_records(records: Iterable[dict[str, Any]]) -> str:
         verdict = r.get("raw_verdict", r["verdict"])
         if verdict not in FAILING:
             continue
-        key = (r["adapter"], r["clauses"][0])
+        key = (r["adapter"], (r.get("deviates") or r["clauses"])[0])
         g = groups.setdefault(key, {"adapter": key[0], "clauses": [key[1]], "dtypes": set(), "ratio": 0.0,
                                     "reason": r.get("message", "")[:160]})
         g["dtypes"].add(r["dtype"])

@@ -6,7 +6,7 @@ model's bound. The worst element is the one with the largest error-to-bound rati
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,22 @@ def judge(case: Case, exp: Expected, out: Outcome) -> Verdict:
     assert isinstance(out, Ran)
     if case.kind == "construct":
         return Verdict(PASS, "constructed, as the spec requires")
-    return _judge_trajectory(case, exp, out)
+    v = _judge_trajectory(case, exp, out)
+    if v.verdict == FAIL:
+        _explain(case, out, v)
+    return v
+
+
+def _explain(case: Case, out: Ran, v: Verdict) -> None:
+    """Charge the failure to the clause whose alternative reading the trajectory does satisfy."""
+    from .variants import alternative_trajectories
+
+    for readings, traj, scale in alternative_trajectories(case):
+        if _judge_trajectory(case, Expected(traj), out, scale).verdict == PASS:
+            v.extra["deviates"] = sorted({r.clause for r in readings})
+            v.extra["explained_by"] = [r.text for r in readings]
+            v.message = f"{v.message}; consistent with: {'; '.join(r.text for r in readings)}"
+            return
 
 
 def _judge_raise(case: Case, exp: Expected, out: Outcome) -> Verdict:
@@ -81,13 +96,14 @@ def _shape_problem(case: Case, out: Ran, names: Sequence[str]) -> str | None:
     return None
 
 
-def _judge_trajectory(case: Case, exp: Expected, out: Ran) -> Verdict:
+def _judge_trajectory(case: Case, exp: Expected, out: Ran,
+                      eps_scale: Callable[[int], float] | None = None) -> Verdict:
     traj = exp.trajectory
     assert traj is not None
     problem = _shape_problem(case, out, traj.order)
     if problem:
         return Verdict(ERROR, problem)
-    bounds = trajectory_bounds(case, traj)
+    bounds = trajectory_bounds(case, traj, eps_scale)
     big = fmt(case.dtype).max
     best: tuple[float, dict[str, Any]] | None = None
     first_fail: int | None = None

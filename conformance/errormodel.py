@@ -16,7 +16,7 @@ is capped by the Cauchy-Schwarz bound on |m| / sqrt(v), which holds for any grad
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -196,15 +196,21 @@ def _received_gradient(g: np.ndarray | SparseGrad, dtype: str, u: float) -> tupl
     return a, np.zeros_like(a)
 
 
-def trajectory_bounds(case: Case, traj: ref.Trajectory) -> list[dict[str, Bounds]]:
-    """Per step, per parameter: the largest |impl - ref| a faithful implementation can show."""
-    c = _context(case)
+def trajectory_bounds(case: Case, traj: ref.Trajectory,
+                      eps_scale: Callable[[int], float] | None = None) -> list[dict[str, Bounds]]:
+    """Per step, per parameter: the largest |impl - ref| a faithful implementation can show.
+
+    ``eps_scale(t)`` multiplies eps at update t, for trajectories computed under an alternative
+    eps reading (``variants``); the spec's own trajectory has none.
+    """
+    c0 = _context(case)
     forms, gcs = _lr_forms(case)
     init = {n: ref.round_to(v, case.dtype) for n, v in case.param_values().items()}
     prev = {n: (w, np.zeros_like(w), np.zeros_like(w)) for n, w in init.items()}
     err = {n: Bounds(*(np.zeros_like(w) for _ in range(3))) for n, w in init.items()}
     out: list[dict[str, Bounds]] = []
     for i, step in enumerate(traj.steps):
+        c = c0 if eps_scale is None else c0._replace(eps=c0.eps * eps_scale(i + 1))
         grads = case.gradients(i)
         scaled: dict[str, Bounds] = {}
         for n, tr in step.items():

@@ -24,7 +24,7 @@ from adapters.base import AdapterInfo, Support, Unsupported
 from . import __version__, worker
 from .cases import Case
 from .clauses import SPEC, SPEC_VERSION
-from .compare import ERROR, UNSUPPORTED, Verdict, judge
+from .compare import ERROR, FAIL, UNSUPPORTED, Verdict, judge
 from .expected import Expected, expected
 from .records import META, RecordWriter, done_keys, read_records, write_json
 
@@ -133,7 +133,9 @@ def record_of(case: Case, h: AdapterHandle, v: Verdict, seconds: float) -> dict[
         "dtype": case.dtype, "kind": case.kind, "title": case.title, "verdict": v.verdict,
         "max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err, "max_ulp": v.max_ulp, "bound": v.bound,
         "ratio": v.ratio, "worst": v.worst, "message": v.message, "raised": v.raised, "emulated": emulated,
-        "first_failing_step": v.extra.get("first_failing_step"), "seconds": round(seconds, 4),
+        "first_failing_step": v.extra.get("first_failing_step"),
+        "deviates": v.extra.get("deviates", list(case.clauses) if v.verdict in (FAIL, ERROR) else []),
+        "explained_by": v.extra.get("explained_by"), "seconds": round(seconds, 4),
     }
 
 

@@ -9,6 +9,7 @@ from .adam import (
     StepTrace,
     Trajectory,
     apply_update,
+    as_dense,
     centralize,
     decays,
     effective_gradient,
@@ -23,7 +24,8 @@ from .sparse import Sparse, densify
 
 __all__ = [
     "DTYPES", "DYNAMIC_LR", "SCHEDULES", "Adam", "DynamicLR", "Param", "Schedule", "Sparse", "StepTrace",
-    "Trajectory", "apply_update", "centralize", "decays", "densify", "dynamic_lr_values", "effective_gradient",
+    "Trajectory", "apply_update", "as_dense", "centralize", "decays", "densify", "dynamic_lr_values",
+    "effective_gradient",
     "hyper_dtype", "learning_rate_at", "moments", "numerator", "round_scalar", "round_to", "schedule_value",
     "step_size",
 ]
