@@ -1,0 +1,102 @@
+"""``--adapter optax:package.module:function``: any optax factory with ``optax.adam``'s hyperparameters.
+
+The function must return an ``optax.GradientTransformation`` from keyword arguments
+``learning_rate, b1, b2, eps``; when it also has a ``nesterov`` keyword, ``use_nesterov`` is passed
+through. Weight decay, the beta/gamma filter, groups, loss scaling, centralization, sparse densifying
+and the state readout (any state node with ``mu`` and ``nu`` fields) are ``optax_adam``'s machinery.
+
+One compile per structure needs the factory to accept traced hyperparameters (as optax's own
+factories do). A factory that branches on their Python values (``if b1 > ...``) is detected once by
+tracing it; it is then called with the case's literal values and jitted once per case (said in
+``info().notes``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from .base import Adapter
+from .optax_adam import OptaxAdapter, libs
+
+REQUIRED = ("learning_rate", "b1", "b2", "eps")
+
+
+def import_factory(spec: str) -> tuple[str, Callable[..., Any]]:
+    """"[optax:]package.module:function" -> (module, function); every problem is one ValueError line."""
+    body = spec[len("optax:"):] if spec.startswith("optax:") else spec
+    module, sep, attr = body.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"optax adapter spec must be 'package.module:function', got {spec!r}")
+    try:
+        _, _, optax = libs()
+    except ImportError:
+        raise ValueError("optax adapter needs jax and optax: pip install jax optax") from None
+    try:
+        mod = importlib.import_module(module)
+    except Exception as e:  # an import can fail with anything the module raises
+        raise ValueError(f"cannot import {module!r} ({type(e).__name__}: {e}); check the module path "
+                         "and that it is installed in this environment") from None
+    fn = getattr(mod, attr, None)
+    if fn is None or not callable(fn):
+        raise ValueError(f"module {module!r} has no function {attr!r}; check the function name")
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        raise ValueError(f"{module}:{attr} has no inspectable signature; wrap it in a plain function") from None
+    missing = [k for k in REQUIRED if k not in params]
+    if missing:
+        raise ValueError(f"{module}:{attr} lacks keyword argument(s) {missing}; the adapter calls "
+                         "factory(learning_rate=, b1=, b2=, eps=)")
+    try:
+        tx = fn(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8)
+    except Exception as e:
+        raise ValueError(f"{module}:{attr}(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8) raised "
+                         f"{type(e).__name__}: {e}") from None
+    if not isinstance(tx, optax.GradientTransformation):
+        raise ValueError(f"{module}:{attr} returned {type(tx).__name__}, not an optax.GradientTransformation")
+    return module, fn
+
+
+class OptaxFactoryAdapter(OptaxAdapter):
+    """A user-named optax factory on CPU, driven exactly like ``optax-cpu`` drives ``optax.adam``."""
+
+    def __init__(self, spec: str) -> None:
+        super().__init__()
+        module, fn = import_factory(spec)
+        self._fn = fn
+        self.name = f"optax:{module}:{fn.__name__}"
+        self._nesterov = "nesterov" in inspect.signature(fn).parameters
+        nest = ", nesterov=use_nesterov" if self._nesterov else ""
+        self.description = f"{module}.{fn.__name__}(learning_rate, b1, b2, eps{nest}) under jax.jit on cpu"
+
+    def factory(self) -> Callable[..., Any]:
+        return self._fn
+
+    def accepts_nesterov(self) -> bool:
+        return self._nesterov
+
+    def injectable(self) -> bool:
+        """Trace one update with abstract hyperparameters (jax.eval_shape: nothing compiled, not counted)."""
+        if self._injectable is None:
+            jax, jnp, _ = libs()
+            p = {"w": jnp.ones(2, dtype="float32")}
+            hp = {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8}
+
+            def probe(hp: Any) -> Any:
+                tx = self._fn(**hp)
+                return tx.update(p, tx.init(p), p)
+
+            try:
+                jax.eval_shape(probe, hp)
+                self._injectable = True
+            except Exception:
+                self._injectable = False
+        return self._injectable
+
+
+def load(spec: str) -> Adapter:
+    """The adapter for "[optax:]package.module:function" (ValueError with what to fix when it cannot load)."""
+    return OptaxFactoryAdapter(spec)

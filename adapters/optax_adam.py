@@ -1,0 +1,582 @@
+"""``optax.adam`` under ``jax.jit``: adapters ``optax-cpu`` and ``optax-gpu``.
+
+How a case becomes optax (what a user porting a MindSpore model would write):
+- params are a dict name -> array; ``order_params`` is ignored (a dict's order changes no value).
+- weight decay: ``optax.chain(optax.add_decayed_weights(wd, mask), optax.adam(lr, b1, b2, eps))`` --
+  decay added to the gradient *before* adam, i.e. coupled L2. The beta/gamma name filter is the mask;
+  groups are ``optax.partition`` (formerly ``multi_transform``) keyed by parameter name, one chain per
+  group with the group's lr and weight_decay.
+- loss_scale: the gradient is divided by it before the update; grad_centralization: a masked
+  ``optax.centralize()`` after the decay, on shapes with ndim >= 2 and shape[1] % 16 == 0.
+- sparse gradients: optax has none; the user densifies them (``zeros.at[idx].add(values)``, duplicates
+  summed) in the parameter dtype.
+- nesterov: ``optax.adam(nesterov=...)`` is passed through as is (its bias correction is its own).
+
+One compiled step per *structure* (parameter names/shapes/dtype, group layout, which parameters decay
+or centralize, nesterov, whether gradients are scaled). Hyperparameters -- lr of this update, b1, b2,
+eps, weight decays, loss_scale -- are jit *arguments*, and the step calls the factory
+(``optax.adam(lr, b1, b2, eps)``) inside the traced function. That is what
+``optax.inject_hyperparams`` does inside its own ``update``, minus one thing we measured and refuse:
+inject_hyperparams casts every float hyperparameter to the parameter dtype, so in bfloat16 b2=0.999
+becomes 1.0, 1 - b2**t == 0 and the first update is NaN; in float16 1 - b2 comes out 2.3% off. No
+user of ``optax.adam(<floats>)`` sees that. Python floats passed to jit are *weakly typed* tracers,
+promoted exactly like the literal floats a user writes: measured bitwise equal to
+``jit(optax.adam(<floats>))`` in float64/float32/bfloat16 and to eager ``optax.adam`` in float16.
+Changing values between cases never retraces; ``compilations()`` counts traces of step functions (a
+Python side effect inside the traced body), the honest measure of compilations.
+
+Learning rate per update: evaluated on the host at count i and passed as the traced lr. Where optax
+has the schedule (exponential_decay, cosine_decay_schedule, polynomial_schedule, linear_schedule) the
+host calls *optax's* schedule function; otherwise ``adapters.lr_port``. Baking a schedule into the
+step would close over its numeric arguments and retrace per case. optax evaluates a schedule at
+count 0, 1, ..., i.e. global step 0 at the first update, so host evaluation at i is what
+``optax.adam(schedule)`` computes in-graph. Sequences (1-d tensors, lists, dynamic_lr lists) are a
+callable ``lambda count: jnp.asarray(seq)[count]``, as a user would write it; JAX indexing clamps,
+so stepping past the end silently reuses the last value.
+
+float64 needs ``jax_enable_x64``: the adapter turns it on in its own process at first use, before
+making any array, so every dtype runs under the same x64 mode whatever case came first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from conformance.cases import (
+    Case,
+    DynamicLRValue,
+    Group,
+    OrderParams,
+    ParamRef,
+    ScheduleValue,
+    SparseGrad,
+    TensorValue,
+)
+
+from . import lr_port
+from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, raised
+
+DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
+DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                            "use_locking": False, "use_nesterov": False, "weight_decay": 0.0, "loss_scale": 1.0}
+X64_NOTE = ("float64 needs jax_enable_x64: the adapter enables it in its own process at first use, "
+            "so all dtypes run under x64")
+_x64_done = False
+
+
+def libs() -> tuple[Any, Any, Any]:
+    """(jax, jax.numpy, optax), imported lazily; turns on x64 once per process (float64 needs it)."""
+    global _x64_done
+    import jax
+
+    if not _x64_done:
+        jax.config.update("jax_enable_x64", True)
+        _x64_done = True
+    import jax.numpy as jnp
+    import optax
+
+    return jax, jnp, optax
+
+
+class NoCounterpart(Exception):
+    """The case needs something optax (or the user-level emulation) cannot express."""
+
+
+# ---- learning rates: what a user hands optax as learning_rate ---------------------------------------
+
+def sequence_schedule(values: Any) -> Callable[[Any], Any]:
+    """A 1-d lr sequence as optax users write it: index by count (JAX clamps past the end)."""
+    _, jnp, _ = libs()
+    arr = jnp.asarray(np.asarray(values, dtype=np.float64))
+    if arr.ndim != 1:
+        raise ValueError(f"a learning-rate sequence must be 1-d, got shape {tuple(arr.shape)}")
+    return lambda count: arr[count]
+
+
+def optax_schedule(name: str, args: Mapping[str, Any], horizon: int) -> Callable[[Any], Any]:
+    """optax's own schedule for a MindSpore LearningRateSchedule where one exists, else the lr_port values."""
+    _, _, optax = libs()
+    a = dict(args)
+    if name == "ExponentialDecayLR":
+        return optax.exponential_decay(init_value=a["learning_rate"], transition_steps=a["decay_steps"],
+                                       decay_rate=a["decay_rate"], staircase=bool(a.get("is_stair", False)))
+    if name == "CosineDecayLR" and a["max_lr"] != 0:
+        # optax: init*((1-alpha)*c + alpha), c = (1+cos(pi*min(s,D)/D))/2 == min + (max-min)*c at alpha=min/max
+        return optax.cosine_decay_schedule(init_value=a["max_lr"], decay_steps=a["decay_steps"],
+                                           alpha=a["min_lr"] / a["max_lr"])
+    if name == "PolynomialDecayLR" and not a.get("update_decay_steps", False):
+        return optax.polynomial_schedule(init_value=a["learning_rate"], end_value=a["end_learning_rate"],
+                                         power=a["power"], transition_steps=a["decay_steps"])
+    if name == "WarmUpLR":
+        return optax.linear_schedule(init_value=0.0, end_value=a["learning_rate"],
+                                     transition_steps=a["warmup_steps"])
+    if name in lr_port.LR_SCHEDULES:  # no optax counterpart: the user precomputes the values
+        return sequence_schedule([lr_port.schedule_at(name, a, i) for i in range(max(horizon, 1))])
+    raise NoCounterpart(f"no optax or ported schedule for {name!r}")
+
+
+def learning_rate(value: Any, horizon: int) -> Any:
+    """A case's lr value -> a float, an optax schedule (callable of count), or the literal bad value."""
+    if isinstance(value, ScheduleValue):
+        return optax_schedule(value.name, value.args, horizon)
+    if isinstance(value, DynamicLRValue):
+        return sequence_schedule(lr_port.dynamic_lr_list(value.name, value.args))
+    if isinstance(value, TensorValue):
+        v = np.asarray(value.values)
+        if v.ndim == 1:
+            return sequence_schedule(v)
+        _, jnp, _ = libs()
+        return jnp.asarray(v)  # 0-d: a fixed lr array; n-d: passed as given (a wrong value)
+    if isinstance(value, list):
+        return sequence_schedule(value)
+    return value
+
+
+def lr_at(spec: Any, i: int) -> float:
+    """The lr of update i (0-based) as a Python float: optax calls schedules with count i."""
+    return float(spec(i)) if callable(spec) else float(spec)
+
+
+def literal(value: Any) -> Any:
+    """A non-lr hyperparameter as a user would pass it (a tensor value becomes a jax array)."""
+    if isinstance(value, TensorValue):
+        _, jnp, _ = libs()
+        return jnp.asarray(value.values)
+    return value
+
+
+def nonzero(value: Any) -> bool:
+    """Would a user add decay at all? Anything not plainly equal to 0 is passed on to optax."""
+    try:
+        return bool(value != 0)
+    except Exception:  # an array or odd object: let optax judge it
+        return True
+
+
+# ---- the static structure of a case ---------------------------------------------------------------
+
+class Entry(NamedTuple):
+    name: str
+    shape: tuple[int, ...]
+    label: int
+    decays: bool
+    centralizes: bool
+
+
+class Layout(NamedTuple):
+    """Everything the compiled step depends on besides values: the jit cache key."""
+
+    device: str
+    dtype: str
+    entries: tuple[Entry, ...]  # sorted by name; only parameters the optimizer receives
+    n_labels: int
+    nesterov: Any  # passed to the factory as nesterov= (None: not passed)
+    scaled: bool
+
+
+class Plan(NamedTuple):
+    layout: Layout
+    lrs: tuple[Any, ...]  # per label: float or callable(count)
+    wds: tuple[Any, ...]  # per label
+    b1: Any
+    b2: Any
+    eps: Any
+    loss_scale: Any
+
+    def hyper(self, i: int) -> dict[str, Any]:
+        """Update i's hyperparameters as Python floats (weakly typed once traced)."""
+        return {"lr": tuple(lr_at(s, i) for s in self.lrs), "wd": tuple(float(w) for w in self.wds),
+                "b1": float(self.b1), "b2": float(self.b2), "eps": float(self.eps),
+                "ls": float(self.loss_scale)}
+
+    def literal_hyper(self) -> dict[str, Any]:
+        """The hyperparameters as the case gives them (schedules stay callables), for a per-case jit."""
+        return {"lr": self.lrs, "wd": self.wds, "b1": self.b1, "b2": self.b2, "eps": self.eps,
+                "ls": self.loss_scale}
+
+
+def centralizable(shape: tuple[int, ...]) -> bool:
+    """GRP-GC's executable rule: ndim >= 2 and shape[1] % 16 == 0."""
+    return len(shape) >= 2 and shape[1] % 16 == 0
+
+
+def plan(case: Case, device: str, horizon: int, literal_values: bool = False, nesterov_ok: bool = True) -> Plan:
+    """Map a case's constructor arguments onto labels, masks and values.
+
+    ``literal_values`` keeps values as the case gives them (validation cases, per-case jit); otherwise
+    they become Python floats for the traced step. ``nesterov_ok`` False: the factory has no nesterov
+    keyword, so a case asking for anything but ``use_nesterov=False`` raises NoCounterpart.
+    """
+    given = case.hyperparameters()
+    h = {**DEFAULTS, **given}
+    shapes = {p.name: tuple(p.shape) for p in case.params}
+    groups = [g for g in (case.param_groups() or []) if not isinstance(g, OrderParams)]
+    conv: Callable[[Any], Any] = literal if literal_values else (lambda v: float(literal(v)))
+    top_lr = learning_rate(h["learning_rate"], horizon)
+    entries, lrs, wds = [], [], []
+    if not groups:
+        wd = conv(h["weight_decay"])
+        lrs, wds = [top_lr], [wd]
+        entries = [Entry(n, s, 0, nonzero(wd) and "beta" not in n and "gamma" not in n, False)
+                   for n, s in shapes.items()]
+    for k, g in enumerate(groups):
+        assert isinstance(g, Group)
+        wd = conv(h["weight_decay"] if g.weight_decay is None else g.weight_decay)
+        lrs.append(top_lr if g.lr is None else learning_rate(g.lr, horizon))
+        wds.append(wd)
+        entries += [Entry(n, shapes[n], k, nonzero(wd), bool(g.grad_centralization) and centralizable(shapes[n]))
+                    for n in g.params]
+    nest = given.get("use_nesterov")
+    if "use_nesterov" in given and not literal_values:
+        nest = bool(nest)
+    if not nesterov_ok and nest is not None:
+        if nest is not False:
+            raise NoCounterpart("the factory has no nesterov keyword")
+        nest = None
+    ls = h["loss_scale"]
+    scaled = not (type(ls) is float and ls == 1.0)
+    layout = Layout(device, case.dtype, tuple(sorted(entries)), max(len(lrs), 1), nest, scaled)
+    return Plan(layout, tuple(lrs), tuple(wds), conv(h["beta1"]), conv(h["beta2"]), conv(h["eps"]), conv(ls))
+
+
+# ---- building the optax transformation ----------------------------------------------------------------
+
+def flag_mask(flags: Mapping[str, bool]) -> Callable[[Any], Any]:
+    """A mask function over a name-keyed tree (works on partition's masked subtrees too)."""
+    return lambda tree: {k: bool(flags.get(k, False)) for k in tree}
+
+
+def build_tx(factory: Callable[..., Any], layout: Layout, hp: Mapping[str, Any]) -> Any:
+    """chain(add_decayed_weights, masked centralize, factory) per label; partition when grouped."""
+    _, _, optax = libs()
+    extra = {} if layout.nesterov is None else {"nesterov": layout.nesterov}
+
+    def chain(label: int) -> Any:
+        mine = [e for e in layout.entries if e.label == label]
+        parts = []
+        if any(e.decays for e in mine):
+            parts.append(optax.add_decayed_weights(hp["wd"][label], mask=flag_mask({e.name: e.decays for e in mine})))
+        if any(e.centralizes for e in mine):
+            parts.append(optax.masked(optax.centralize(), flag_mask({e.name: e.centralizes for e in mine})))
+        parts.append(factory(learning_rate=hp["lr"][label], b1=hp["b1"], b2=hp["b2"], eps=hp["eps"], **extra))
+        return optax.chain(*parts)
+
+    if layout.n_labels == 1:
+        return chain(0)
+    return optax.partition({k: chain(k) for k in range(layout.n_labels)},
+                           {e.name: e.label for e in layout.entries})
+
+
+def moments(state: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """mu and nu by parameter name, from every ScaleByAdamState-like node (fields mu, nu) in the state."""
+    mu: dict[str, Any] = {}
+    nu: dict[str, Any] = {}
+
+    def visit(x: Any) -> None:
+        fields = getattr(x, "_fields", ())
+        if "mu" in fields and "nu" in fields and isinstance(x.mu, Mapping) and isinstance(x.nu, Mapping):
+            mu.update({k: v for k, v in x.mu.items() if hasattr(v, "shape")})
+            nu.update({k: v for k, v in x.nu.items() if hasattr(v, "shape")})
+            return
+        if isinstance(x, Mapping):
+            for y in x.values():
+                visit(y)
+        elif isinstance(x, (tuple, list)):
+            for y in x:
+                visit(y)
+
+    visit(state)
+    return mu, nu
+
+
+def f64(x: Any) -> np.ndarray:
+    return np.array(np.asarray(x).astype(np.float64))
+
+
+# ---- the adapter machinery (shared with generic_optax) --------------------------------------------------
+
+class OptaxAdapter(Adapter):
+    """Drives ``factory(learning_rate=, b1=, b2=, eps=[, nesterov=])`` under jit on one JAX platform."""
+
+    name = "optax"
+    platform = "cpu"
+    description = ""
+
+    def __init__(self) -> None:
+        self._traces = 0
+        self._steps: dict[Layout, Any] = {}
+        self._injectable: bool | None = None
+        self._dtypes: tuple[str, ...] | None = None
+
+    # -- what subclasses provide ----------------------------------------------------------------
+    def factory(self) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    def accepts_nesterov(self) -> bool:
+        return True
+
+    def injectable(self) -> bool:
+        """Can the factory be called with traced hyperparameters? (optax's own factories can.)"""
+        return True
+
+    # -- protocol -------------------------------------------------------------------------------
+    def available(self) -> tuple[bool, str]:
+        try:
+            libs()
+        except ImportError as e:
+            return False, f"not available: {e.name or 'jax/optax'} is not installed (pip install jax optax)"
+        try:
+            self.device()
+        except Exception:
+            return False, f"not available: no {self.platform.upper()} device"
+        return True, ""
+
+    def device(self) -> Any:
+        jax, _, _ = libs()
+        devs = jax.devices(self.platform)
+        if not devs:
+            raise RuntimeError(f"no {self.platform} device")
+        return devs[0]
+
+    def compilations(self) -> int | None:
+        return self._traces
+
+    def info(self) -> AdapterInfo:
+        import numpy
+
+        ok, why = self.available()
+        versions = {"numpy": numpy.__version__}
+        if not ok:
+            return AdapterInfo(self.name, self.description, versions, f"none ({why})", (), *self.support())
+        jax, _, optax = libs()
+        import jaxlib
+
+        versions.update({"jax": jax.__version__, "jaxlib": jaxlib.__version__, "optax": optax.__version__})
+        return AdapterInfo(self.name, self.description, versions, str(self.device()), self.probe_dtypes(),
+                           *self.support())
+
+    def support(self) -> tuple[dict[str, Support], dict[str, str]]:
+        E, U = Support.EMULATED, Support.UNSUPPORTED
+        sparse = "optax has no sparse gradients: densified by the adapter (zeros.at[idx].add(values), in the " \
+                 "parameter dtype, duplicates summed)"
+        s = {"DEC-L2": E, "DEC-FILTER": E, "DEC-GROUP": E, "DEC-LOSS-SCALE": E, "GRP-LR": E, "GRP-ORDER": E,
+             "GRP-GC": E, "LR-SEQUENCE": E, "LR-SCHEDULE": E, "SPR-DENSE-EQUIV": E, "SPR-DUPLICATES": E,
+             "SPR-DECAY": E, "SPR-NESTEROV": E, "VAL-GROUP": U}
+        n = {"UPD-DTYPE": X64_NOTE,
+             "DEC-L2": "optax.chain(optax.add_decayed_weights(wd), adam): decay added to the gradient before adam",
+             "DEC-FILTER": "add_decayed_weights mask: False for names containing 'beta' or 'gamma'",
+             "DEC-GROUP": "optax.partition by parameter name, one add_decayed_weights per group",
+             "DEC-LOSS-SCALE": "the adapter divides the gradient by loss_scale before the update",
+             "GRP-LR": "optax.partition by parameter name, one optimizer per group with its lr",
+             "GRP-ORDER": "ignored: params are a dict, whose order changes no value",
+             "GRP-GC": "optax.masked(optax.centralize()) after the decay, masked to ndim >= 2 and shape[1] % 16 == 0",
+             "LR-SEQUENCE": "callable lambda count: jnp.asarray(seq)[count], evaluated on the host per update "
+                            "(JAX indexing clamps: past the end the last value is reused)",
+             "LR-SCHEDULE": "optax's exponential_decay / cosine_decay_schedule / polynomial_schedule / "
+                            "linear_schedule where they exist, else adapters.lr_port; evaluated on the host at "
+                            "count i and passed as a traced lr",
+             "SPR-DENSE-EQUIV": sparse, "SPR-DUPLICATES": sparse, "SPR-DECAY": sparse,
+             "SPR-NESTEROV": sparse + "; nesterov passed through as is",
+             "VAL-GROUP": "optax has no parameter groups; a malformed group dict has no optax counterpart",
+             "VAL-BOOL-TYPE": "optax has no use_locking: such cases are unsupported; use_nesterov is passed as is",
+             "VAL-POSITIVE": "optax has no loss_scale argument: loss_scale cases are unsupported; eps passed as is"}
+        if not self.accepts_nesterov():
+            s["UPD-NESTEROV"] = s["SPR-NESTEROV"] = U
+            n["UPD-NESTEROV"] = n["SPR-NESTEROV"] = "the factory has no nesterov keyword"
+        if not self.injectable():
+            n["UPD-MOMENTS"] = "the factory cannot take traced hyperparameters: one jit per case"
+        return s, n
+
+    def probe_dtypes(self) -> tuple[str, ...]:
+        """The dtypes a tiny jitted step runs in, keeping the dtype and staying finite (not counted)."""
+        if self._dtypes is None:
+            jax, jnp, optax = libs()
+            found = []
+            for name in DTYPE_NAMES:
+                try:
+                    with jax.default_device(self.device()):
+                        p = {"w": jnp.asarray([1.0, -2.0], dtype=name)}
+                        tx = self.factory()(learning_rate=0.01, b1=0.9, b2=0.999, eps=1e-3)
+                        u, _ = jax.jit(tx.update)(p, tx.init(p), p)
+                        w = optax.apply_updates(p, u)["w"]
+                    if str(w.dtype) == name and bool(jnp.all(jnp.isfinite(w))):
+                        found.append(name)
+                except Exception:
+                    continue
+            self._dtypes = tuple(found)
+        return self._dtypes
+
+    def run(self, case: Case) -> Outcome:
+        ok, why = self.available()
+        if not ok:
+            return Unsupported(why)
+        if case.kind == "construct":
+            return self.run_construct(case)
+        return self.run_steps(case)
+
+    # -- steps ----------------------------------------------------------------------------------
+    def step_fn(self, layout: Layout, fixed: Mapping[str, Any] | None = None) -> Any:
+        """The jitted step for a structure (cached), or, with ``fixed`` values, a per-case one."""
+        if fixed is None and layout in self._steps:
+            return self._steps[layout]
+        jax, _, optax = libs()
+        factory = self.factory()
+
+        def step(params: Any, grads: Any, state: Any, hp: Any) -> Any:
+            self._traces += 1  # runs only while JAX traces: one per compilation
+            hp = fixed if fixed is not None else hp
+            if layout.scaled:
+                grads = {k: g / hp["ls"] for k, g in grads.items()}
+            updates, state = build_tx(factory, layout, hp).update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        fn = jax.jit(step)
+        if fixed is None:
+            self._steps[layout] = fn
+        return fn
+
+    def gradient(self, g: Any, dtype: str) -> Any:
+        """A case gradient in the parameter dtype; a sparse one densified as a user would (duplicates summed)."""
+        _, jnp, _ = libs()
+        if isinstance(g, SparseGrad):
+            values = jnp.asarray(g.values, dtype=dtype)
+            return jnp.zeros(g.dense_shape, dtype=dtype).at[jnp.asarray(g.indices)].add(values)
+        return jnp.asarray(g, dtype=dtype)
+
+    def run_steps(self, case: Case) -> Outcome:
+        jax, jnp, _ = libs()
+        dev = self.device()
+        try:
+            p = plan(case, self.platform, case.num_steps, literal_values=not self.injectable(),
+                     nesterov_ok=self.accepts_nesterov())
+            hp0 = p.hyper(0) if self.injectable() else p.literal_hyper()
+        except NoCounterpart as e:
+            return Unsupported(str(e))
+        except Exception as e:
+            return raised(e, "construct")
+        names = [e.name for e in p.layout.entries]
+        values = case.param_values()
+        with jax.default_device(dev):
+            params = {n: jax.device_put(jnp.asarray(values[n], dtype=case.dtype), dev) for n in names}
+            try:
+                state = build_tx(self.factory(), p.layout, hp0).init(params)
+            except Exception as e:
+                return raised(e, "construct")
+            step = self.step_fn(p.layout) if self.injectable() else self.step_fn(p.layout, hp0)
+            out = []
+            for i in range(case.num_steps):
+                try:
+                    grads_in = case.gradients(i)
+                    grads = {n: jax.device_put(self.gradient(grads_in[n], case.dtype), dev) for n in names}
+                    hp = p.hyper(i) if self.injectable() else {}
+                    params, state = step(params, grads, state, hp)
+                    host_p, (mu, nu) = jax.device_get((params, moments(state)))
+                except Exception as e:
+                    return raised(e, "step", i)
+                out.append({n: StepState(f64(host_p[n]), f64(mu[n]) if n in mu else None,
+                                         f64(nu[n]) if n in nu else None) for n in case.names if n in host_p})
+        return Ran(out, {n: str(params[n].dtype) for n in names})
+
+    # -- construct (validation) -----------------------------------------------------------------------
+    def run_construct(self, case: Case) -> Outcome:
+        """Build with the literal arguments, init and one jitted update; report whatever is raised."""
+        jax, jnp, optax = libs()
+        hyper = case.hyperparameters()
+        for arg in ("use_locking", "loss_scale"):
+            v, d = hyper.get(arg, DEFAULTS[arg]), DEFAULTS[arg]
+            if not (type(v) is type(d) and v == d):
+                return Unsupported(f"optax has no {arg} argument: {v!r} cannot be passed to it")
+        raw = case.raw_params_arg()
+        if raw is not None and contains_dict(raw):
+            return Unsupported("optax has no parameter groups: a group dict has no optax counterpart")
+        try:
+            case.param_groups()
+        except Exception as e:
+            return Unsupported(f"malformed groups ({type(e).__name__}); optax has no parameter groups")
+        values = case.param_values()
+        try:
+            with jax.default_device(self.device()):
+                arrays = {n: jnp.asarray(v, dtype=case.dtype) for n, v in values.items()}
+                p = plan(case, self.platform, 1, literal_values=True, nesterov_ok=self.accepts_nesterov())
+                layout, hp = p.layout, p.literal_hyper()
+                if raw is not None:  # the params argument as given: a pytree optax walks
+                    params = substitute(raw, arrays)
+                    layout = layout._replace(entries=(), n_labels=1)
+                    tx = raw_tx(self.factory(), layout, hp)
+                else:
+                    params = {e.name: arrays[e.name] for e in layout.entries}
+                    tx = build_tx(self.factory(), layout, hp)
+                state = tx.init(params)
+        except NoCounterpart as e:
+            return Unsupported(str(e))
+        except Exception as e:
+            return raised(e, "construct")
+        try:
+            with jax.default_device(self.device()):
+                grads = jax.tree.map(jnp.ones_like, params)
+
+                def update(params: Any, grads: Any, state: Any) -> Any:
+                    self._traces += 1
+                    if layout.scaled:
+                        grads = jax.tree.map(lambda g: g / hp["ls"], grads)
+                    u, s = tx.update(grads, state, params)
+                    return optax.apply_updates(params, u), s
+
+                jax.block_until_ready(jax.jit(update)(params, grads, state))
+        except Exception as e:
+            return raised(e, "step", 0)
+        return Ran([], {})
+
+
+def raw_tx(factory: Callable[..., Any], layout: Layout, hp: Mapping[str, Any]) -> Any:
+    """For a raw params pytree: decay on every leaf when a weight_decay is given, then the factory."""
+    _, _, optax = libs()
+    extra = {} if layout.nesterov is None else {"nesterov": layout.nesterov}
+    parts = [] if not nonzero(hp["wd"][0]) else [optax.add_decayed_weights(hp["wd"][0])]
+    parts.append(factory(learning_rate=hp["lr"][0], b1=hp["b1"], b2=hp["b2"], eps=hp["eps"], **extra))
+    return optax.chain(*parts)
+
+
+def contains_dict(x: Any) -> bool:
+    if isinstance(x, dict):
+        return True
+    return isinstance(x, (list, tuple)) and any(contains_dict(y) for y in x)
+
+
+def substitute(x: Any, arrays: Mapping[str, Any]) -> Any:
+    """ParamRef -> the parameter's array, recursively; every other value stays as given."""
+    if isinstance(x, ParamRef):
+        return arrays[x.name]
+    if isinstance(x, list):
+        return [substitute(y, arrays) for y in x]
+    if isinstance(x, tuple):
+        return tuple(substitute(y, arrays) for y in x)
+    return x
+
+
+class OptaxAdamAdapter(OptaxAdapter):
+    """``optax.adam`` on one platform ("cpu" or "gpu"); arrays are placed on that platform's first device."""
+
+    def __init__(self, platform: str = "cpu") -> None:
+        super().__init__()
+        self.platform = platform
+        self.name = f"optax-{platform}"
+        self.description = (f"optax.adam under jax.jit on {platform}; hyperparameters are traced jit arguments "
+                            f"(one compile per structure); {X64_NOTE}")
+
+    def factory(self) -> Callable[..., Any]:
+        _, _, optax = libs()
+        return optax.adam
+
+
+class OptaxCPU(OptaxAdamAdapter):
+    def __init__(self) -> None:
+        super().__init__("cpu")
+
+
+class OptaxGPU(OptaxAdamAdapter):
+    def __init__(self) -> None:
+        super().__init__("gpu")
