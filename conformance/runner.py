@@ -78,7 +78,8 @@ class AdapterHandle:
     def pool(self) -> Any:
         if self.executor is None:
             # One thread per worker: torch's fused/sparse kernels otherwise fight over the cores.
-            self.executor = loky.ProcessPoolExecutor(max_workers=self.jobs, env=WORKER_ENV)
+            self.executor = loky.ProcessPoolExecutor(max_workers=self.jobs, env=WORKER_ENV,
+                                                     initializer=worker.initialize)
         return self.executor
 
     def kill(self) -> None:

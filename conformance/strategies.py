@@ -340,13 +340,16 @@ def schedules(steps: int) -> st.SearchStrategy[Any]:
     return st.one_of(sched, dyn)
 
 
-def lr_forms(kind: str, steps: int) -> st.SearchStrategy[Any]:
-    """How a learning rate is given: fixed (float/int/0-d), sequence (list/1-d), schedule."""
+def lr_forms(kind: str, steps: int, length: int | None = None) -> st.SearchStrategy[Any]:
+    """How a learning rate is given: fixed (float/int/0-d), sequence (list/1-d), schedule.
+
+    Sequences are at least ``steps`` long (``length`` fixes it: a case's group sequences share it).
+    """
     if kind == "fixed":
         return st.one_of(learning_rates(), st.sampled_from([0, 1]),
                          learning_rates().map(lambda x: TensorValue(np.asarray(x))))
     if kind == "sequence":
-        seq = st.lists(learning_rates(), min_size=steps, max_size=steps + 2)
+        seq = st.lists(learning_rates(), min_size=length or steps, max_size=length or steps + 2)
         return st.one_of(seq, seq.map(lambda v: TensorValue(np.asarray(v))))
     return schedules(steps)
 
@@ -356,12 +359,13 @@ def lr_cases(draw: st.DrawFn, dtype: str, clause: str, kind: str) -> Case:
     n = draw(st.integers(1, 8))
     base = draw(dense_cases([clause], dtype, steps=st.just(n), catalogue=LAYOUTS[:3]))
     hyper = dict(base.hyper)
-    form = draw(lr_forms(kind, n))
+    length = draw(st.integers(n, n + 2))
+    form = draw(lr_forms(kind, n, length))
     hyper["learning_rate"] = encode_value(form)
     grouped = draw(st.booleans()) and kind != "fixed"
     groups = None
     if grouped and len(base.names) > 1:
-        groups = ({"params": [base.names[0]], "lr": encode_value(draw(lr_forms(kind, n)))},
+        groups = ({"params": [base.names[0]], "lr": encode_value(draw(lr_forms(kind, n, length)))},
                   {"params": list(base.names[1:])})
     return Case(base.clauses + (("GRP-LR",) if groups else ()), dtype, base.params, "steps", hyper, groups, None,
                 base.grads, f"{kind} learning rate, {n} steps")

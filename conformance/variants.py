@@ -62,7 +62,7 @@ def _run(opt: ref.Adam, case: Case, keys: frozenset[str]) -> ref.Trajectory:
             wd = ref.round_scalar(group.weight_decay, h)
             l = ref.step_size(lr, opt.beta1, opt.beta2, t)
             for name in group.names:
-                g = ref.round_to(ref.as_dense(grads[name]), opt.dtype)
+                g = ref.received_gradient(grads[name], opt.dtype)
                 wd_n = wd if ref.decays(name, opt.grouped) else 0.0
                 ge = ref.effective_gradient(g, w[name], wd_n, opt.loss_scale, group.grad_centralization)
                 m_new, v_new = ref.moments(m[name], v[name], ge, opt.beta1, opt.beta2)

@@ -19,6 +19,14 @@ from .cases import from_json
 _ADAPTERS: dict[str, Adapter] = {}
 
 
+def initialize() -> None:
+    """Per worker: compiled graphs and jit caches grow memory on purpose; loky's leak guard would
+    otherwise restart the worker after +300 MB and throw those caches away."""
+    from loky import process_executor
+
+    process_executor._MAX_MEMORY_LEAK_SIZE = int(8e9)
+
+
 def get(spec: str) -> Adapter:
     if spec not in _ADAPTERS:
         _ADAPTERS[spec] = registry.resolve(spec)

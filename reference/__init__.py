@@ -16,6 +16,7 @@ from .adam import (
     learning_rate_at,
     moments,
     numerator,
+    received_gradient,
     step_size,
 )
 from .precision import DTYPES, hyper_dtype, round_scalar, round_to
@@ -26,6 +27,7 @@ __all__ = [
     "DTYPES", "DYNAMIC_LR", "SCHEDULES", "Adam", "DynamicLR", "Param", "Schedule", "Sparse", "StepTrace",
     "Trajectory", "apply_update", "as_dense", "centralize", "decays", "densify", "dynamic_lr_values",
     "effective_gradient",
-    "hyper_dtype", "learning_rate_at", "moments", "numerator", "round_scalar", "round_to", "schedule_value",
+    "hyper_dtype", "learning_rate_at", "moments", "numerator", "received_gradient", "round_scalar", "round_to",
+    "schedule_value",
     "step_size",
 ]

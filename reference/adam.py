@@ -103,6 +103,13 @@ def as_dense(grad: Gradient) -> np.ndarray:
     return densify(grad) if isinstance(grad, Sparse) else np.asarray(grad, dtype=np.float64)
 
 
+def received_gradient(grad: Gradient, dtype: str) -> np.ndarray:
+    """The dense gradient an implementation in ``dtype`` sees: sparse values arrive rounded, then sum."""
+    if isinstance(grad, Sparse):
+        return densify(grad._replace(values=round_to(grad.values, dtype)))
+    return round_to(grad, dtype)
+
+
 # ---- LR: the learning rate of update i (0-based) -----------------------------------------------
 
 def learning_rate_at(lr: object, i: int) -> float:
@@ -162,8 +169,16 @@ class Adam:
         self.values = {p.name: round_to(p.value, received_as) for p in _all_params(items)}
         self.order = order
 
+    @staticmethod
+    def _lr_once(lr: object) -> object:
+        """An iterable learning rate is read once (a generator can be iterated only once)."""
+        if isinstance(lr, (int, float, np.ndarray, Schedule, DynamicLR)):
+            return lr
+        return [float(x) for x in lr]  # type: ignore[attr-defined]
+
     def _groups(self, items: list[Any], learning_rate: object, weight_decay: float
                 ) -> tuple[list[_Group], tuple[str, ...]]:
+        learning_rate = self._lr_once(learning_rate)
         if not self.grouped:
             names = tuple(p.name for p in items)
             return [_Group(names, learning_rate, weight_decay, False)], names
@@ -172,7 +187,7 @@ class Adam:
             if "order_params" in g:
                 order = tuple(p.name for p in g["order_params"])
                 continue
-            groups.append(_Group(tuple(p.name for p in g["params"]), g.get("lr", learning_rate),
+            groups.append(_Group(tuple(p.name for p in g["params"]), self._lr_once(g.get("lr", learning_rate)),
                                  float(g.get("weight_decay", weight_decay)), g.get("grad_centralization", False)))
         return groups, order or tuple(n for grp in groups for n in grp.names)
 
@@ -190,7 +205,7 @@ class Adam:
                 wd = round_scalar(group.weight_decay, self._h)
                 l = step_size(lr, self.beta1, self.beta2, t)
                 for name in group.names:
-                    g = round_to(as_dense(grads[name]), self.dtype)
+                    g = received_gradient(grads[name], self.dtype)
                     if g.shape != w[name].shape:
                         raise ValueError(f"gradient of {name!r} has shape {g.shape}, parameter {w[name].shape}")
                     wd_n = wd if decays(name, self.grouped) else 0.0

@@ -72,7 +72,7 @@ def check_bool(value: object, name: str) -> None:
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
-def check_params(params: object, param_type: type) -> None:
+def check_params(params: object, param_type: type, learning_rate: object = None) -> None:
     """VAL-PARAM-TYPE and VAL-GROUP: the shape of the ``params`` argument itself."""
     if params is None:
         raise ValueError("params must be a non-empty list of Parameter or dict, got None")
@@ -87,12 +87,26 @@ def check_params(params: object, param_type: type) -> None:
     if any(isinstance(item, dict) for item in items):
         if not all(isinstance(item, dict) for item in items):
             raise TypeError("params must be all Parameters or all group dicts, not a mix")
-        check_groups(items, param_type)
+        check_groups(items, param_type, learning_rate)
 
 
-def check_groups(groups: Sequence[dict[str, Any]], param_type: type) -> None:
-    """VAL-GROUP: malformed group dicts raise at construction."""
+def _sequence_length(lr: object) -> int | None:
+    """Length of a sequence learning rate (a list becomes a 1-d tensor), None for other forms."""
+    if isinstance(lr, np.ndarray):
+        return lr.size if lr.ndim == 1 else None
+    if isinstance(lr, (list, tuple)):
+        return len(lr)
+    return None
+
+
+def check_groups(groups: Sequence[dict[str, Any]], param_type: type, learning_rate: object = None) -> None:
+    """VAL-GROUP: malformed group dicts raise at construction.
+
+    Interpretation (seed silent, MindSpore's rule): sequence learning rates of the groups must all
+    have the length of the first one, or of ``learning_rate`` when that is a 1-d tensor.
+    """
     seen: list[str] = []
+    length = learning_rate.size if isinstance(learning_rate, np.ndarray) and learning_rate.ndim == 1 else None
     order: list[Any] | None = None
     for k, group in enumerate(groups):
         unknown = [key for key in group if key not in GROUP_KEYS]
@@ -116,6 +130,12 @@ def check_groups(groups: Sequence[dict[str, Any]], param_type: type) -> None:
             seen.append(p.name)
         if "lr" in group:
             check_learning_rate(group["lr"], f"group {k} lr")
+            n = _sequence_length(group["lr"])
+            if n is not None:
+                if length is not None and n != length:
+                    raise ValueError(f"group {k} lr is a sequence of {n} values; the other sequence learning "
+                                     f"rates have {length}")
+                length = n
         if "weight_decay" in group:
             check_weight_decay(group["weight_decay"], f"group {k} weight_decay")
         if "grad_centralization" in group:
@@ -131,8 +151,8 @@ def check_constructor(params: object, learning_rate: object, beta1: object, beta
                       use_locking: object, use_nesterov: object, weight_decay: object, loss_scale: object,
                       param_type: type) -> None:
     """Every seed "Raises" line, in the order the constructor's arguments are listed."""
-    check_params(params, param_type)
     check_learning_rate(learning_rate)
+    check_params(params, param_type, learning_rate)
     check_beta(beta1, "beta1")
     check_beta(beta2, "beta2")
     check_positive(eps, "eps")
