@@ -30,8 +30,9 @@ from .report import render
 from .report.tables import BAD, pivot, totals
 from .shrink import shrink_case
 
-err = Console(stderr=True)
-out = Console()
+# Wide enough for the clause x adapter table when output goes to a file or a CI log.
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+out = Console(width=None if sys.stdout.isatty() else 200)
 
 
 # ---- clauses / list --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -75,8 +76,16 @@ def _from_module(module_name: str, attr: str, spec: str) -> Adapter:
     return _instantiate(getattr(module, attr), spec)
 
 
+def _cwd_importable() -> None:
+    """User modules are named relative to where the command runs, as with ``python -m``."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def resolve(spec: str) -> Adapter:
     """An adapter from its --adapter spelling: NAME, torch:MOD:CLS, optax:MOD:FN, FILE.py:NAME, MOD:NAME."""
+    _cwd_importable()
     if spec in BUILTIN:
         module, attr, args = BUILTIN[spec]
         factory: Callable[..., Any] = getattr(importlib.import_module(module), attr)
