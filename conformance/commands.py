@@ -110,6 +110,37 @@ def _cases(cfg: runner.RunConfig, use_corpus: bool) -> list[Case]:
     return list(found.values())
 
 
+def _explored(cfg: runner.RunConfig, handles: Sequence[runner.AdapterHandle]) -> list[Case]:
+    from .explore import explore
+    from .worker import run_case
+
+    def run_one(case: Case) -> list[tuple[str, Any]]:
+        outs = []
+        for h in handles:
+            try:
+                outcome, _, _ = h.pool().submit(run_case, h.spec, case.to_json()).result(timeout=cfg.timeout)
+            except Exception:  # crashes and hangs are found again, and recorded, by the run itself
+                h.kill()
+                continue
+            outs.append((h.name, outcome))
+        return outs
+
+    return explore(cfg.clauses, cfg.dtypes, cfg.seed, cfg.max_examples, run_one)
+
+
+def _save_new_corpus(out_dir: Path, records: list[dict[str, Any]]) -> int:
+    """Explore mode: failing cases not yet in the committed corpus, ready to be pinned there."""
+    known = {c.id for c in corpus_cases()}
+    n = 0
+    for r in records:
+        if r.get("case_file") and r["case_id"] not in known:
+            dst = out_dir / "new-corpus" / Path(r["case_file"]).name
+            if not dst.exists():
+                atomic_write(dst, (out_dir / r["case_file"]).read_text())
+                n += 1
+    return n
+
+
 def _save_failure(out_dir: Path, rec: dict[str, Any], case: Case, spec: str) -> None:
     path = out_dir / "failures" / f"{case.id}.json"
     if not path.exists():
@@ -152,8 +183,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         handles = [h for h in handles if h.available]
     if not handles:
         raise UsageError("no adapter can run here; see `adam-conformance list`")
-    with err.status("generating cases ..."):
-        all_cases = _cases(cfg, not args.no_corpus)
+    with err.status("exploring (targeted search) ..." if args.explore else "generating cases ..."):
+        all_cases = _explored(cfg, handles) if args.explore else _cases(cfg, not args.no_corpus)
     seq = {c.id: i for i, c in enumerate(all_cases)}
     cases = runner.select_shard(all_cases, cfg.shard)
     skip = runner.resume_skip(args.out) if args.resume else set()
@@ -183,6 +214,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         _reapply_counts(bl_entries_applied, records)
     if complete and not args.no_shrink:
         _shrink_failures(args.out, records, handles, cfg)
+    if args.explore:
+        n_new = _save_new_corpus(args.out, records)
+        err.print(f"explore: {n_new} new failing case(s) in {args.out / 'new-corpus'}; copy them into "
+                  "conformance/corpus/ to replay them in every gate run")
     meta = json.loads((args.out / META).read_text())
     meta["cases_per_second"] = len(records) / wall if wall > 0 else None
     meta["baseline"] = str(args.baseline) if args.baseline else None
