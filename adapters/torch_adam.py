@@ -277,6 +277,11 @@ class TorchOptimizerAdapter(Adapter):
 
     def _run(self, case: Case) -> Outcome:
         torch = _torch()
+        if case.kind == "steps":
+            layouts = {"sparse" if case.is_sparse(n) else "dense" for n in case.names}
+            refused = sorted(layouts & set(self.refused_layouts))
+            if refused:  # the optimizer cannot take these gradients at all: nothing to construct
+                return Unsupported(f"{refused[0]} gradients refused: {self.refused_layouts[refused[0]]}")
         hyper = {**DEFAULTS, **case.hyperparameters()}
         kwargs, lr_fn = self._constructor_kwargs(hyper, case.kind)
         params = {n: torch.nn.Parameter(to_tensor(x, case.dtype, self.device))

@@ -142,8 +142,9 @@ def from_records(records: Iterable[dict[str, Any]]) -> str:
         if verdict not in FAILING:
             continue
         key = (r["adapter"], (r.get("deviates") or r["clauses"])[0])
+        why = (r.get("explained_by") or [r.get("message", "")])[0]
         g = groups.setdefault(key, {"adapter": key[0], "clauses": [key[1]], "dtypes": set(), "ratio": 0.0,
-                                    "reason": r.get("message", "")[:160]})
+                                    "reason": f"{r['verdict']}: {why}"[:200]})
         g["dtypes"].add(r["dtype"])
         if isinstance(r.get("ratio"), (int, float)):
             g["ratio"] = max(g["ratio"], float(r["ratio"]))

@@ -393,19 +393,24 @@ def sparse_gradients(draw: st.DrawFn, shape: tuple[int, ...], dtype: str, *, rep
 @st.composite
 def sparse_cases(draw: st.DrawFn, dtype: str, clause: str, *, repeats: bool, absent: bool,
                  extra: dict[str, Any] | None = None) -> Case:
+    """A row-sparse embedding, alone (as sparse-only optimizers need) or beside a dense parameter."""
     shape = draw(st.sampled_from(SPARSE_SHAPES))
-    emb = ("embedding", draw(param_values(shape, dtype)))
-    dense = ("w0", draw(param_values((3,), dtype)))
+    params = [("embedding", draw(param_values(shape, dtype)))]
+    with_dense = draw(st.booleans())
+    if with_dense:
+        params.append(("w0", draw(param_values((3,), dtype))))
     n = draw(st.integers(2, 5))
     lo, hi = FIRM[dtype]
     steps = []
     for _ in range(n):
-        steps.append({"embedding": draw(sparse_gradients(shape, dtype, repeats=repeats, absent=absent)),
-                      "w0": rounded(draw(tensors((3,), lo, hi)), dtype)})
+        step: dict[str, Any] = {"embedding": draw(sparse_gradients(shape, dtype, repeats=repeats, absent=absent))}
+        if with_dense:
+            step["w0"] = rounded(draw(tensors((3,), lo, hi)), dtype)
+        steps.append(step)
     b1, b2 = draw(betas())
     hyper = {"learning_rate": draw(learning_rates()), "beta1": b1, "beta2": b2, "eps": draw(small_epsilons(dtype))}
     hyper.update(extra or {})
-    return make_case([clause], dtype, [emb, dense], steps, hyper, title=f"sparse rows, {n} steps")
+    return make_case([clause], dtype, params, steps, hyper, title=f"sparse rows, {n} steps")
 
 
 # ---- VAL -----------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ class EpsHatAdam(torch.optim.Optimizer):
                                   "nesterov": nesterov})
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: ANN001, ANN201 - torch's signature
+    def step(self, closure=None):
         for group in self.param_groups:
             b1, b2 = group["betas"]
             for p in group["params"]:
