@@ -57,7 +57,8 @@ def findings(records: list[dict[str, Any]]) -> list[str]:
             groups[(r["adapter"], "ERROR", kind)].append(r)
             continue
         clause = (r.get("deviates") or r["clauses"])[0]
-        default = "wrong exception behaviour" if r.get("kind") == "construct" else "values differ beyond the error model"
+        default = ("wrong exception behaviour" if r.get("kind") == "construct"
+                   else "values differ beyond the error model")
         kind = (r.get("explained_by") or [default])[0]
         groups[(r["adapter"], clause, f"FAIL: {kind}")].append(r)
     shutil.rmtree(CASES, ignore_errors=True)
