@@ -17,6 +17,12 @@ from ..clauses import BY_ID, CLAUSES
 from .tables import BAD, counts, frame, pivot, totals
 
 
+def _clause_set(ids: Sequence[str]) -> str:
+    if not ids or len(ids) == len(CLAUSES):
+        return f"all {len(CLAUSES)} clauses of the catalog"
+    return ", ".join(ids)
+
+
 def header_lines(meta: dict[str, Any]) -> list[str]:
     lines = [
         f"- suite: adam-conformance {meta.get('suite_version')} - spec: {meta.get('spec')} "
@@ -24,6 +30,7 @@ def header_lines(meta: dict[str, Any]) -> list[str]:
         f"- seed: {meta.get('seed')} - max examples per clause and dtype: {meta.get('max_examples')} - dtypes: "
         f"{', '.join(meta.get('dtypes') or []) or 'all'} - cases: {meta.get('cases')}"
         + (f" - shard {meta['shard']}" if meta.get("shard") else ""),
+        f"- clauses: {_clause_set(meta.get('clauses') or [])}",
         f"- host: {meta.get('environment', {}).get('platform')} (Python {meta.get('environment', {}).get('python')})",
     ]
     if not meta.get("complete", True):
