@@ -207,8 +207,8 @@ def _bind(value: Any, params: Mapping[str, _Param]) -> Any:
         return [_bind(v, params) for v in value]
     if isinstance(value, dict):
         return {k: _bind(v, params) for k, v in value.items()}
-    if isinstance(value, TensorValue):
-        return np.asarray(value.values, dtype=np.float32)
+    if isinstance(value, TensorValue):  # rounded to where this implementation keeps scalars, in lr_at
+        return np.asarray(value.values, dtype=np.float64)
     return value
 
 

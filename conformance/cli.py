@@ -148,4 +148,8 @@ def now() -> float:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: commands raise conformance.cli's
+    # UsageError, which only that module's main catches.
+    from conformance.cli import main as _main
+
+    sys.exit(_main())

@@ -175,12 +175,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     with err.status("starting adapter workers ..."):
         handles = [runner.start(s, args.jobs, args.timeout) for s in cfg.adapters]
-    if not explicit:
+    if not explicit:  # skip what cannot run here; an adapter that broke while loading stays, as ERRORs
         for h in handles:
-            if not h.available:
+            if not h.available and not h.described.get("load_error"):
                 err.print(f"skipping {h.name}: {h.described.get('reason')}")
                 h.kill()
-        handles = [h for h in handles if h.available]
+        handles = [h for h in handles if h.available or h.described.get("load_error")]
+    for h in handles:
+        if h.described.get("load_error"):
+            err.print(f"[red]{h.spec}[/]: {h.described['reason']} -- every case is an ERROR")
     if not handles:
         raise UsageError("no adapter can run here; see `adam-conformance list`")
     with err.status("exploring (targeted search) ..." if args.explore else "generating cases ..."):
@@ -418,6 +421,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     meta, records = merge_runs(runs) if args.merge else runs[0]
     if args.merge and args.out is not None and args.out.suffix == "":
         args.out.mkdir(parents=True, exist_ok=True)
+        for d in args.dirs:  # the case files the merged records link to
+            for f in sorted((d / "failures").glob("*.json")):
+                dst = args.out / "failures" / f.name
+                if not dst.exists():
+                    atomic_write(dst, f.read_text())
         with RecordWriter(args.out) as w:
             for r in records:
                 w.write(r)

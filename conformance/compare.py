@@ -51,8 +51,9 @@ def judge(case: Case, exp: Expected, out: Outcome) -> Verdict:
     if exp.trajectory is None:
         return _judge_raise(case, exp, out)
     if isinstance(out, Raised):
-        where = "at construction" if out.stage == "construct" else f"at step {(out.step or 0) + 1}"
-        return Verdict(ERROR, f"raised {out.type} {where}: {out.message}", raised=out.type)
+        if out.stage == "adapter":
+            return Verdict(ERROR, f"the adapter itself raised {out.type}: {out.message}", raised=out.type)
+        return Verdict(ERROR, f"raised {out.type} {_where_raised(out)}: {out.message}", raised=out.type)
     assert isinstance(out, Ran)
     if case.kind == "construct":
         return Verdict(PASS, "constructed, as the spec requires")
@@ -74,15 +75,20 @@ def _explain(case: Case, out: Ran, v: Verdict) -> None:
             return
 
 
+def _where_raised(out: Raised) -> str:
+    return "at construction" if out.stage == "construct" else f"at step {(out.step or 0) + 1}"
+
+
 def _judge_raise(case: Case, exp: Expected, out: Outcome) -> Verdict:
     want = exp.exc_type or "Exception"
     accept = GROUP_ERRORS if "VAL-GROUP" in case.clauses else (want,)
     if isinstance(out, Raised):
         if out.stage == "construct" and out.type in accept:
             return Verdict(PASS, f"raised {out.type}: {out.message}", raised=out.type)
-        where = "at construction" if out.stage == "construct" else f"at step {(out.step or 0) + 1}"
-        return Verdict(FAIL, f"raised {out.type} {where}; the spec requires {' or '.join(accept)} at construction "
-                             f"({exp.message})", raised=out.type)
+        if out.stage == "adapter":
+            return Verdict(ERROR, f"the adapter itself raised {out.type}: {out.message}", raised=out.type)
+        return Verdict(FAIL, f"raised {out.type} {_where_raised(out)}; the spec requires {' or '.join(accept)} "
+                             f"at construction ({exp.message})", raised=out.type)
     return Verdict(FAIL, f"accepted the arguments; the spec requires {want} ({exp.message})")
 
 

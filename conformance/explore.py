@@ -19,7 +19,7 @@ from hypothesis import seed as hseed
 from .cases import Case
 from .compare import judge
 from .expected import expected
-from .generate import stream_seed
+from .generate import _without_local_constants, stream_seed
 from .strategies import CLAUSE_CASES
 
 
@@ -51,5 +51,6 @@ def explore(clauses: Sequence[str], dtypes: Sequence[str], run_seed: int, max_ex
                 for name, score in _score(case, run_one).items():
                     target(min(score, 1e6), label=f"{name} error/bound")
 
-            search()
+            with _without_local_constants():
+                search()
     return list(found.values())

@@ -8,13 +8,14 @@ clause never changes another clause's cases.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from .cases import Case
-from .strategies import CLAUSE_CASES
+from .strategies import CLAUSE_CASES, invalid_case, invalid_values
 
 VALIDATION_PREFIX = "VAL-"
 
@@ -22,6 +23,31 @@ VALIDATION_PREFIX = "VAL-"
 def stream_seed(run_seed: int, clause: str, dtype: str) -> int:
     digest = hashlib.sha256(f"{run_seed}/{clause}/{dtype}".encode()).hexdigest()
     return int(digest[:12], 16)
+
+
+@contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Hypothesis mixes literals from every imported non-installed module into its draws, so the
+    cases would depend on which adapter files the command happened to import. Cases must depend on
+    the seed alone: generate with that pool empty (a private hook; if it moves, the determinism
+    tests say so)."""
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    if original is None or not hasattr(providers, "Constants"):  # pragma: no cover
+        yield
+        return
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE.cache.clear()
 
 
 def draw_cases(strategy: st.SearchStrategy[Case], n: int, rng_seed: int) -> list[Case]:
@@ -35,7 +61,8 @@ def draw_cases(strategy: st.SearchStrategy[Case], n: int, rng_seed: int) -> list
     def collect(case: Case) -> None:
         found.setdefault(case.id, case)
 
-    collect()
+    with _without_local_constants():
+        collect()
     return list(found.values())
 
 
@@ -44,7 +71,13 @@ def generate(clauses: Iterable[str], dtypes: Sequence[str], run_seed: int, max_e
     out: dict[str, Case] = {}
     val_dtype = ("float32",) if "float32" in dtypes else tuple(dtypes[:1])
     for clause in clauses:
-        for dtype in (val_dtype if clause.startswith(VALIDATION_PREFIX) else dtypes):
+        if clause.startswith(VALIDATION_PREFIX):  # a small, known set: enumerate every broken value
+            for dtype in val_dtype:
+                for bad in invalid_values(clause):
+                    case = invalid_case(clause, dtype, bad)
+                    out.setdefault(case.id, case)
+            continue
+        for dtype in dtypes:
             for case in draw_cases(CLAUSE_CASES[clause](dtype), max_examples, stream_seed(run_seed, clause, dtype)):
                 out.setdefault(case.id, case)
     return list(out.values())

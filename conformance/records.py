@@ -33,12 +33,25 @@ def dumps(record: dict[str, Any]) -> str:
     return json.dumps(_clean(record), sort_keys=True, allow_nan=False)
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """A killed writer can leave half a line: cut the file back to its last complete record."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):
+            fh.truncate(keep)
+
+
 class RecordWriter:
     """Append-only results.jsonl; each record is flushed and fsynced before ``write`` returns."""
 
     def __init__(self, out_dir: Path, append: bool = False) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.path = out_dir / RESULTS
+        if append:
+            _drop_torn_tail(self.path)
         self._fh: IO[str] = open(self.path, "a" if append else "w", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:

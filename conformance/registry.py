@@ -35,13 +35,20 @@ class AdapterSpecError(ValueError):
     """An --adapter value that names nothing loadable; the message says what to write instead."""
 
 
+def _make(factory: Any, spec: str) -> Any:
+    try:
+        return factory()
+    except Exception as e:  # the user's constructor failing is a usage problem, said in one line
+        raise AdapterSpecError(f"--adapter {spec}: creating the adapter failed: {type(e).__name__}: {e}") from None
+
+
 def _instantiate(obj: Any, spec: str) -> Adapter:
     if isinstance(obj, Adapter):
         return obj
     if isinstance(obj, type) and issubclass(obj, Adapter):
-        return obj()
+        return _make(obj, spec)
     if callable(obj):
-        made = obj()
+        made = _make(obj, spec)
         if isinstance(made, Adapter):
             return made
     raise AdapterSpecError(f"--adapter {spec}: {obj!r} is not an Adapter subclass, instance or factory "

@@ -91,15 +91,25 @@ class AdapterHandle:
 def start(spec: str, jobs: int = 1, timeout: float = DEFAULT_TIMEOUT) -> AdapterHandle:
     """Start an adapter's worker and ask it to describe itself (probes run there, not here)."""
     h = AdapterHandle(spec, {}, jobs)
+    why = None
     try:
         h.described = h.pool().submit(worker.describe, spec).result(timeout=timeout)
     except (TerminatedWorkerError, loky.BrokenProcessPool) as e:
-        h.kill()
-        h.described = {"spec": spec, "name": spec, "available": False, "reason": f"worker died while loading: {e}"}
+        why = f"worker died while loading the adapter: {_first_line(e)}"
     except loky.TimeoutError:
+        why = f"timed out after {timeout:g} s while loading the adapter"
+    except Exception as e:  # available()/info() raised: the adapter is broken, not unavailable
+        why = f"loading the adapter raised {type(e).__name__}: {_first_line(e)}"
+    if why is not None:
         h.kill()
-        h.described = {"spec": spec, "name": spec, "available": False, "reason": "timed out while loading"}
+        # A load failure is an ERROR for every case, never an UNSUPPORTED that would pass the gate.
+        h.described = {"spec": spec, "name": spec, "available": False, "reason": why, "load_error": True}
     return h
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:300]
 
 
 def shard_of(case_id: str, n: int) -> int:
@@ -185,7 +195,9 @@ class Runner:
                         if progress:
                             progress(1)
                         continue
-                    if slot is None:
+                    if slot is None and h.described.get("load_error"):
+                        v, seconds = Verdict(ERROR, str(h.described.get("reason"))), 0.0
+                    elif slot is None:
                         v, seconds = Verdict(UNSUPPORTED, _skip_reason(case, h) or ""), 0.0
                     else:
                         v, seconds, outcome = self._collect(h, case, slot[1], slot[2])

@@ -444,16 +444,25 @@ INVALID_PARAMS: dict[str, list[Any]] = {
 }
 
 
+VAL_PARAMS = (ParamSpec("w0", (2,), [0.5, -1.0]), ParamSpec("w1", (3,), [1.0, 2.0, -3.0]))
+
+
+def invalid_case(clause: str, dtype: str, bad: Any) -> Case:
+    """The case for one broken constructor argument (a kwargs dict) or params argument."""
+    if clause in INVALID_PARAMS:
+        return Case((clause,), dtype, VAL_PARAMS, "construct", {}, None, encode_value(bad), (), f"params={bad!r}")
+    return Case((clause,), dtype, VAL_PARAMS, "construct", {k: encode_value(v) for k, v in bad.items()}, None,
+                None, (), f"{bad!r}")
+
+
+def invalid_values(clause: str) -> list[Any]:
+    """Every broken value the suite knows for a validation clause (the gate enumerates them all)."""
+    return list(INVALID_PARAMS.get(clause) or INVALID[clause])
+
+
 def invalid_constructions(clause: str, dtype: str) -> st.SearchStrategy[Case]:
     """One broken constructor argument (or params argument) per case; nothing is stepped."""
-    params = (ParamSpec("w0", (2,), [0.5, -1.0]), ParamSpec("w1", (3,), [1.0, 2.0, -3.0]))
-    if clause in INVALID_PARAMS:
-        return st.sampled_from(INVALID_PARAMS[clause]).map(
-            lambda arg: Case((clause,), dtype, params, "construct", {}, None, encode_value(arg), (),
-                             f"params={arg!r}"))
-    return st.sampled_from(INVALID[clause]).map(
-        lambda kw: Case((clause,), dtype, params, "construct", {k: encode_value(v) for k, v in kw.items()}, None,
-                        None, (), f"{kw!r}"))
+    return st.sampled_from(invalid_values(clause)).map(lambda bad: invalid_case(clause, dtype, bad))
 
 
 # ---- clause -> strategy ------------------------------------------------------------------------------

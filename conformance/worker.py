@@ -7,6 +7,7 @@ steps) survive from case to case. Everything crossing the process boundary is pl
 from __future__ import annotations
 
 import os
+import threading
 import time
 import traceback
 from typing import Any
@@ -21,10 +22,20 @@ _ADAPTERS: dict[str, Adapter] = {}
 
 def initialize() -> None:
     """Per worker: compiled graphs and jit caches grow memory on purpose; loky's leak guard would
-    otherwise restart the worker after +300 MB and throw those caches away."""
+    otherwise restart the worker after +300 MB and throw those caches away. And a worker must not
+    outlive its run: if the parent is killed (SIGKILL gives it no chance to clean up), exit."""
     from loky import process_executor
 
     process_executor._MAX_MEMORY_LEAK_SIZE = int(8e9)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(70)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def get(spec: str) -> Adapter:

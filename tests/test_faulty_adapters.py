@@ -1,0 +1,151 @@
+"""The gate catches real bugs: every faulty adapter of ``tests/faulty.py`` is flagged by a default run.
+
+"Default run" is exactly the cases ``adam-conformance run`` generates with no options (every clause,
+every dtype, its default --seed and --max-examples). Each faulty adapter runs them in-process; its
+fault must be caught -- FAIL, or ERROR where the bug crashes -- on the clause it breaks: a case
+tagged with that clause, or a failure the verdict charges to it (``extra["deviates"]``). The faithful
+``NumpyLowPrecisionAdapter`` must pass every case that catches a fault, so this module fails when the
+error model is too loose (the fault slips through) and when it is too tight (the catch is a false
+alarm that faithful code trips too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import faulty
+import pytest
+
+from adapters.numpy_lowp import NumpyLowPrecisionAdapter
+from conformance.cases import Case
+from conformance.clauses import BY_ID, FAMILIES, select
+from conformance.cli import build_parser
+from conformance.compare import ERROR, FAIL, PASS, Verdict, judge
+from conformance.dtypes import parse_dtypes
+from conformance.expected import Expected, expected
+from conformance.generate import generate
+
+REPO = Path(__file__).resolve().parent.parent
+BAD = (FAIL, ERROR)
+FAITHFUL = NumpyLowPrecisionAdapter()
+
+# Faults the default run is known NOT to catch, with the reason (strict: an XPASS means the gap closed).
+# Faults the default run is known not to catch (none now: validation values are enumerated in full).
+KNOWN_GAPS: dict[type, str] = {}
+
+
+class DefaultRun:
+    """The default run's cases, the reference's answer for each (computed once), and the faithful verdicts."""
+
+    def __init__(self) -> None:
+        args = build_parser().parse_args(["run"])  # the CLI's own defaults, not copies of them
+        clauses = tuple(c.id for c in select(args.clauses))
+        self.cases: list[Case] = generate(clauses, parse_dtypes(args.dtypes), args.seed, args.max_examples)
+        self.expected: dict[str, Expected] = {c.id: expected(c) for c in self.cases}
+        self.faithful: dict[str, Verdict] = {c.id: judge(c, self.expected[c.id], FAITHFUL.run(c)) for c in self.cases}
+
+    def catches(self, adapter: Any, clause: str) -> list[tuple[Case, Verdict]]:
+        """The cases on which ``adapter`` is flagged on ``clause``."""
+        out = []
+        for c in self.cases:
+            v = judge(c, self.expected[c.id], adapter.run(c))
+            if v.verdict in BAD and (clause in c.clauses or clause in v.extra.get("deviates", ())):
+                out.append((c, v))
+        return out
+
+
+@pytest.fixture(scope="module")
+def default_run() -> DefaultRun:
+    return DefaultRun()
+
+
+def test_default_run_is_what_the_cli_runs(default_run: DefaultRun) -> None:
+    args = build_parser().parse_args(["run"])
+    assert (args.seed, args.max_examples, args.clauses, args.dtypes) == (0, 6, "", "")
+    assert {c.dtype for c in default_run.cases} == {"float64", "float32", "float16", "bfloat16"}
+    assert {k for c in default_run.cases for k in c.clauses} == set(BY_ID)
+
+
+def test_faults_span_every_clause_family() -> None:
+    assert len(faulty.FAULTS) >= 12
+    assert {clause.split("-")[0] for clause in faulty.FAULTS.values()} == set(FAMILIES)
+    for adapter, clause in faulty.FAULTS.items():
+        assert clause in BY_ID
+        assert adapter.name.startswith("faulty-") and adapter.dtypes == ("float64", "float32", "float16")
+        assert clause in (adapter.impl.__doc__ or ""), f"{adapter.impl.__name__}'s docstring names no clause"
+
+
+def _fault_params() -> list[Any]:
+    out = []
+    for adapter, clause in faulty.FAULTS.items():
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[adapter])] if adapter in KNOWN_GAPS else []
+        out.append(pytest.param(adapter, clause, marks=marks, id=adapter.name))
+    return out
+
+
+@pytest.mark.parametrize(("adapter_cls", "clause"), _fault_params())
+def test_default_run_catches_fault(default_run: DefaultRun, adapter_cls: type, clause: str) -> None:
+    caught = default_run.catches(adapter_cls(), clause)
+    assert caught, f"{adapter_cls.name}: a default run never flags {clause} (the error model lets the fault through)"
+    # The faithful implementation runs float32/float16/bfloat16: where it runs, it must pass every
+    # case that caught the fault -- otherwise the "catch" is a false alarm, not a detection.
+    checked = [(c, v) for c, v in caught if c.dtype in FAITHFUL.dtypes]
+    assert checked, f"{adapter_cls.name}: caught only in dtypes the faithful adapter cannot confirm"
+    alarms = [f"{c.id} ({c.dtype}): faithful {default_run.faithful[c.id].verdict}: "
+              f"{default_run.faithful[c.id].message}" for c, _ in checked
+              if default_run.faithful[c.id].verdict != PASS]
+    assert not alarms, "the faithful adapter is flagged on the cases that catch the fault:\n" + "\n".join(alarms)
+
+
+# ---- end to end, through the CLI -----------------------------------------------------------------
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("adam-conformance")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "conformance.cli"]
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([*cmd, *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    runs = {}
+    for name, clause in (("FaultyBiasOffByOne", "UPD-BIAS"), ("FaultySparseLastWins", "SPR-DUPLICATES")):
+        out = tmp_path_factory.mktemp(name)
+        proc = _cli("run", "--adapter", f"tests/faulty.py:{name}", "--clauses", clause, "--max-examples", "3",
+                    "--out", str(out), "--quiet", "--no-shrink")
+        runs[name] = (out, proc)
+    return runs
+
+
+@pytest.mark.parametrize(("name", "clause"), [("FaultyBiasOffByOne", "UPD-BIAS"),
+                                              ("FaultySparseLastWins", "SPR-DUPLICATES")])
+def test_cli_run_flags_fault(cli_runs: dict[str, Any], name: str, clause: str) -> None:
+    out, proc = cli_runs[name]
+    assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    assert records and {r["adapter"] for r in records} == {getattr(faulty, name).name}
+    fails = [r for r in records if r["verdict"] == FAIL and (clause in r["clauses"] or clause in r["deviates"])]
+    assert fails, f"no FAIL record for {clause} in {out / 'results.jsonl'}"
+    for r in fails:
+        assert (out / r["case_file"]).is_file()
+
+
+def test_cli_replay_of_saved_failure(cli_runs: dict[str, Any]) -> None:
+    out, _ = cli_runs["FaultyBiasOffByOne"]
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    rec = next(r for r in records if r["verdict"] == FAIL)
+    proc = _cli("replay", str(out / rec["case_file"]), "--adapter", "tests/faulty.py:FaultyBiasOffByOne")
+    assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert f"case {rec['case_id']}" in proc.stdout
+    assert "faulty-bias-t2: FAIL" in proc.stdout
+    assert "trajectory diff" in proc.stdout and "worst ratio" in proc.stdout
+    first = rec["first_failing_step"]
+    assert first is not None
+    rows = [line for line in proc.stdout.splitlines() if re.match(rf"^[\s│|]*{first}\s+[│|]\s*w\d", line)]
+    assert rows, f"no table row for step {first}, the first failing step, in:\n{proc.stdout}"
