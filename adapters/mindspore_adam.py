@@ -32,9 +32,6 @@ import numpy as np
 from conformance.cases import (
     Case,
     DynamicLRValue,
-    Group,
-    OrderParams,
-    ParamRef,
     ScheduleValue,
     SparseGrad,
     TensorValue,
@@ -147,41 +144,8 @@ def _lr_arg(value: Any) -> Any:
     return value
 
 
-def _map_refs(obj: Any, params: Mapping[str, Any]) -> Any:
-    """The raw params argument of a validation case with ParamRefs replaced by Parameters."""
-    if isinstance(obj, ParamRef):
-        return params[obj.name]
-    if isinstance(obj, dict):
-        return {k: (_lr_arg(v) if k == "lr" else _map_refs(v, params)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_map_refs(v, params) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_map_refs(v, params) for v in obj)
-    return obj
-
-
 def _params_arg(case: Case, params: Mapping[str, Any]) -> Any:
-    raw = case.raw_params_arg()
-    if raw is not None:
-        return _map_refs(raw, params)
-    groups = case.param_groups()
-    if groups is None:
-        return [params[n] for n in case.names]
-    out: list[dict[str, Any]] = []
-    for g in groups:
-        if isinstance(g, OrderParams):
-            out.append({"order_params": [params[n] for n in g.names]})
-            continue
-        assert isinstance(g, Group)
-        d: dict[str, Any] = {"params": [params[n] for n in g.params]}
-        if g.lr is not None:
-            d["lr"] = _lr_arg(g.lr)
-        if g.weight_decay is not None:
-            d["weight_decay"] = g.weight_decay
-        if g.grad_centralization is not None:
-            d["grad_centralization"] = g.grad_centralization
-        out.append(d)
-    return out
+    return case.params_argument(params, _lr_arg)
 
 
 def _kwargs(case: Case) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance.cases import Case, DynamicLRValue, Group, OrderParams, ParamRef, ScheduleValue, SparseGrad, TensorValue
+from conformance.cases import Case, DynamicLRValue, ParamRef, ScheduleValue, SparseGrad, TensorValue
 
 from . import lr_port
 from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Unsupported, raised
@@ -212,26 +212,9 @@ def _bind(value: Any, params: Mapping[str, _Param]) -> Any:
     return value
 
 
-def build_params(case: Case, params: Mapping[str, _Param]) -> list[Any]:
+def build_params(case: Case, params: Mapping[str, _Param]) -> Any:
     """The ``params`` argument as a user writes it: Parameters, or group dicts of Parameters."""
-    raw = case.raw_params_arg()
-    if raw is not None:
-        return _bind(raw, params)
-    groups = case.param_groups()
-    if groups is None:
-        return [params[n] for n in case.names]
-    out: list[Any] = []
-    for g in groups:
-        if isinstance(g, OrderParams):
-            out.append({"order_params": [params[n] for n in g.names]})
-            continue
-        assert isinstance(g, Group)
-        d: dict[str, Any] = {"params": [params[n] for n in g.params]}
-        for key in ("lr", "weight_decay", "grad_centralization"):
-            if getattr(g, key) is not None:
-                d[key] = _bind(getattr(g, key), params)
-        out.append(d)
-    return out
+    return case.params_argument(params, lambda v: _bind(v, params))
 
 
 class NumpyLowPrecisionAdapter(Adapter):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -123,6 +123,19 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: encode_value(v) for k, v in value.items()}
     raise TypeError(f"cannot encode {type(value).__name__} in a case")
+
+
+def bind_params(value: Any, params: Mapping[str, Any], convert: Callable[[Any], Any]) -> Any:
+    """Replace ParamRefs by the caller's Parameters, recursively; other leaves go through ``convert``."""
+    if isinstance(value, ParamRef):
+        return params[value.name]
+    if isinstance(value, dict):
+        return {k: bind_params(v, params, convert) for k, v in value.items()}
+    if isinstance(value, list):
+        return [bind_params(v, params, convert) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(bind_params(v, params, convert) for v in value)
+    return convert(value)
 
 
 # ---- tensors: explicit values or a seeded recipe -------------------------------------------------
@@ -249,6 +262,31 @@ class Case:
     def raw_params_arg(self) -> Any:
         """The literal ``params`` argument of a validation case, with ``ParamRef`` for Parameters."""
         return decode_value(self.params_arg, "params_arg")
+
+    def params_argument(self, params: Mapping[str, Any], convert: Callable[[Any], Any] = lambda v: v) -> Any:
+        """nn.Adam's ``params`` argument built from the caller's own Parameter objects.
+
+        A list of Parameters, group dicts, or a validation case's literal argument; every other value
+        in it (a group's lr, weight_decay ...) goes through ``convert``, which maps TensorValue,
+        ScheduleValue and DynamicLRValue to the caller's library.
+        """
+        raw = self.raw_params_arg()
+        if raw is not None:
+            return bind_params(raw, params, convert)
+        groups = self.param_groups()
+        if groups is None:
+            return [params[n] for n in self.names]
+        out: list[dict[str, Any]] = []
+        for g in groups:
+            if isinstance(g, OrderParams):
+                out.append({"order_params": [params[n] for n in g.names]})
+                continue
+            d: dict[str, Any] = {"params": [params[n] for n in g.params]}
+            for key in ("lr", "weight_decay", "grad_centralization"):
+                if getattr(g, key) is not None:
+                    d[key] = bind_params(getattr(g, key), params, convert)
+            out.append(d)
+        return out
 
 
 # ---- loading --------------------------------------------------------------------------------------

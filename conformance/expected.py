@@ -13,7 +13,7 @@ import numpy as np
 
 import reference as ref
 
-from .cases import Case, DynamicLRValue, Group, OrderParams, ParamRef, ScheduleValue, SparseGrad, TensorValue
+from .cases import Case, DynamicLRValue, ParamRef, ScheduleValue, SparseGrad, TensorValue
 
 
 class Expected(NamedTuple):
@@ -41,25 +41,8 @@ def to_reference(value: Any, params: Mapping[str, ref.Param]) -> Any:
     return value
 
 
-def reference_params(case: Case, params: Mapping[str, ref.Param]) -> list[Any]:
-    raw = case.raw_params_arg()
-    if raw is not None:
-        return to_reference(raw, params)
-    groups = case.param_groups()
-    if groups is None:
-        return [params[n] for n in case.names]
-    out: list[Any] = []
-    for g in groups:
-        if isinstance(g, OrderParams):
-            out.append({"order_params": [params[n] for n in g.names]})
-            continue
-        assert isinstance(g, Group)
-        d: dict[str, Any] = {"params": [params[n] for n in g.params]}
-        for key in ("lr", "weight_decay", "grad_centralization"):
-            if getattr(g, key) is not None:
-                d[key] = to_reference(getattr(g, key), params)
-        out.append(d)
-    return out
+def reference_params(case: Case, params: Mapping[str, ref.Param]) -> Any:
+    return case.params_argument(params, lambda v: to_reference(v, params))
 
 
 def reference_gradients(case: Case, step: int) -> dict[str, Any]:
