@@ -19,7 +19,7 @@ class Format(NamedTuple):
     name: str
     np_type: type
     unit_roundoff: float  # u = 2**-p: the relative error of one correctly rounded operation
-    tiny_abs: float  # half the smallest subnormal: the absolute error of an underflowing operation
+    tiny_abs: float  # the absolute error of an underflowing operation (see _fmt)
     max: float
     int_type: type
 
@@ -27,7 +27,11 @@ class Format(NamedTuple):
 def _fmt(name: str, np_type: type, int_type: type) -> Format:
     info = ml_dtypes.finfo(np_type) if np_type is ml_dtypes.bfloat16 else np.finfo(np_type)
     u = float(info.eps) / 2
-    return Format(name, np_type, u, float(info.smallest_subnormal) / 2, float(info.max), int_type)
+    # Underflow: float16 keeps gradual underflow (its subnormals matter: the smallest normal is
+    # 6e-5); for float32/bfloat16/float64, flushing subnormals to zero (XLA on CPU, CUDA -ftz) is a
+    # faithful choice, so an underflowing result may be off by up to the smallest normal number.
+    tiny = float(info.smallest_subnormal) / 2 if name == "float16" else float(info.tiny)
+    return Format(name, np_type, u, tiny, float(info.max), int_type)
 
 
 FORMATS: dict[str, Format] = {

@@ -61,8 +61,10 @@ def findings(records: list[dict[str, Any]]) -> list[str]:
                    else "values differ beyond the error model")
         kind = (r.get("explained_by") or [default])[0]
         groups[(r["adapter"], clause, f"FAIL: {kind}")].append(r)
-    shutil.rmtree(CASES, ignore_errors=True)
-    CASES.mkdir(parents=True)
+    fresh = (RUN / "failures").is_dir()  # after a run; --render-only keeps the case files it has
+    if fresh:
+        shutil.rmtree(CASES, ignore_errors=True)
+    CASES.mkdir(parents=True, exist_ok=True)
     lines = []
     for (adapter, clause, kind), recs in sorted(groups.items()):
         if clause == "ERROR":
@@ -71,8 +73,9 @@ def findings(records: list[dict[str, Any]]) -> list[str]:
         worst = max(recs, key=lambda r: r.get("ratio") or 0)
         src = RUN / worst["case_file"] if worst.get("case_file") else None
         link = ""
-        if src and src.exists():
+        if src and src.exists() and fresh:
             shutil.copy(src, CASES / src.name)
+        if src and (CASES / src.name).exists():
             link = (f" [case](cases/{src.name}) (`adam-conformance replay reports/cases/{src.name} "
                     f"--adapter {adapter}`)")
         dtypes = ",".join(sorted({r["dtype"] for r in recs}))

@@ -51,12 +51,12 @@ def cell(row: pd.Series) -> str:
     if ran == 0:
         return "unsupported" if row["UNSUPPORTED"] else ""
     worst = row["worst_ratio"]
-    tail = f" (x{worst:.2g})" if pd.notna(worst) and worst > 1 else ""
+    tail = f" (x{worst:.2g})" if pd.notna(worst) and worst > 1 else ""  # worst error / its bound
     if bad:
         kinds = "/".join(k for k in BAD if row[k])
         return f"{bad}/{ran} {kinds}{tail}"
     xf = int(row["XFAIL"])
-    return f"{ran} pass" + (f" ({xf} xfail)" if xf else "")
+    return f"{ran - xf} pass, {xf} xfail{tail}" if xf else f"{ran} pass"
 
 
 def pivot(records: Iterable[dict[str, Any]], adapters: Sequence[str] | None = None) -> pd.DataFrame:
