@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -73,10 +74,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             a = registry.resolve(spec)
             ok, why = a.available()
         except Exception as e:  # a broken optional backend is a row, not a crash
-            t.add_row(spec, f"no: {type(e).__name__}: {e}", "", "", "", "")
+            t.add_row(escape(spec), escape(f"no: {type(e).__name__}: {e}"), "", "", "", "")
             continue
         if not ok:
-            t.add_row(a.name, f"no: {why}", "", "", "", "")
+            t.add_row(escape(a.name), escape(f"no: {why}"), "", "", "", "")
             continue
         info = a.info()
         emu = ", ".join(k for k, v in info.support.items() if v == "emulated")
@@ -178,12 +179,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not explicit:  # skip what cannot run here; an adapter that broke while loading stays, as ERRORs
         for h in handles:
             if not h.available and not h.described.get("load_error"):
-                err.print(f"skipping {h.name}: {h.described.get('reason')}")
+                err.print(escape(f"skipping {h.name}: {h.described.get('reason')}"))
                 h.kill()
         handles = [h for h in handles if h.available or h.described.get("load_error")]
     for h in handles:
         if h.described.get("load_error"):
-            err.print(f"[red]{h.spec}[/]: {h.described['reason']} -- every case is an ERROR")
+            err.print(f"[red]{escape(h.spec)}[/]: " + escape(f"{h.described['reason']} -- every case is an ERROR"))
     if not handles:
         raise UsageError("no adapter can run here; see `adam-conformance list`")
     with err.status("exploring (targeted search) ..." if args.explore else "generating cases ..."):
@@ -318,7 +319,7 @@ def _print_summary(meta: dict[str, Any], records: list[dict[str, Any]], gate_fai
     p = pivot(records, adapters)
     t = Table("clause", *p.columns, title="conformance (cases run; failures with worst error / bound)")
     for clause, row in p.iterrows():
-        t.add_row(str(clause), *[str(v) for v in row])
+        t.add_row(str(clause), *[escape(str(v)) for v in row])
     err.print(t)
     tot = totals(records)
     for a in meta.get("adapters", []):
@@ -330,16 +331,23 @@ def _print_summary(meta: dict[str, Any], records: list[dict[str, Any]], gate_fai
     err.print(f"wall time {meta.get('wall_seconds', 0):.1f} s" + (f", {cps:.1f} case-runs/s" if cps else ""))
     bad = [r for r in records if r["verdict"] in BAD]
     for r in bad[:10]:
-        err.print(f"[red]{r['verdict']}[/] {r['adapter']} {r['case_id']} ({', '.join(r['clauses'])}, {r['dtype']}): "
-                  f"{r['message'][:160]}")
+        err.print(f"[red]{r['verdict']}[/] " + escape(f"{r['adapter']} {r['case_id']} ({', '.join(r['clauses'])}, "
+                                                       f"{r['dtype']}): {r['message'][:160]}"))
         if r.get("replay"):
-            err.print(f"    replay: {r['replay']}")
+            err.print(escape(f"    replay: {r['replay']}"))
     if len(bad) > 10:
         err.print(f"... {len(bad) - 10} more failures in {RESULTS}")
+    groups: dict[tuple[str, str, str], int] = {}
+    for r in bad:
+        key = (r["adapter"], ",".join(r.get("deviates") or r["clauses"]), r["verdict"])
+        groups[key] = groups.get(key, 0) + 1
+    for (adapter, charged, verdict), n in sorted(groups.items()):
+        err.print("[red]nonconformant[/]: " + escape(f"{adapter} {charged}: {n} {verdict} case(s)"
+                                                         + (" not in the baseline" if meta.get("baseline") else "")))
     for line in gate_fails:
-        err.print(f"[red]{line}[/]")
+        err.print(f"[red]{escape(line)}[/]")
     for line in warns:
-        err.print(f"[yellow]warning[/]: {line}")
+        err.print(f"[yellow]warning[/]: {escape(line)}")
 
 
 # ---- replay ----------------------------------------------------------------------------------------
@@ -358,8 +366,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     exp = expected(case)
     outcome = adapter.run(case)
     v = judge(case, exp, outcome)
-    out.print(f"case {case.id} ({', '.join(case.clauses)}, {case.dtype}, {case.num_steps} steps): {case.title}")
-    out.print(f"adapter {adapter.name}: [bold]{v.verdict}[/] -- {v.message}")
+    out.print(escape(f"case {case.id} ({', '.join(case.clauses)}, {case.dtype}, {case.num_steps} steps): "
+                     f"{case.title}"))
+    out.print(f"adapter {escape(adapter.name)}: [bold]{v.verdict}[/] -- {escape(v.message)}")
     from .diff import step_table
 
     table = step_table(case, exp, outcome, all_steps=args.all_steps)

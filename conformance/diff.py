@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 from adapters.base import Outcome, Ran
@@ -42,6 +43,6 @@ def step_table(case: Case, exp: Expected, outcome: Outcome, all_steps: bool = Fa
                 idx = np.unravel_index(k, want.shape)
                 style = "red" if r > 1 else ""
                 t.add_row(str(i + 1), name, q, f"{float(np.nanmax(err)):.3g}", f"{float(lim.flat[k]):.3g}",
-                          f"[{style}]{r:.3g}[/]" if style else f"{r:.3g}", str(list(map(int, idx))),
+                          f"[{style}]{r:.3g}[/]" if style else f"{r:.3g}", escape(str(list(map(int, idx)))),
                           f"{float(got.flat[k]):.9g}", f"{float(want.flat[k]):.9g}")
     return t
