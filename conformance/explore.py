@@ -40,7 +40,7 @@ def explore(clauses: Sequence[str], dtypes: Sequence[str], run_seed: int, max_ex
     """Cases visited by a targeted search per (clause, dtype); ``run_one`` runs a case on every adapter."""
     found: dict[str, Case] = {}
     for clause in clauses:
-        for dtype in (("float32",) if clause.startswith("VAL-") else dtypes):
+        for dtype in dtypes:
 
             @settings(max_examples=max_examples, database=None, phases=[Phase.generate, Phase.target],
                       deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
