@@ -9,10 +9,11 @@ user would (extra param groups, a divided gradient, an lr set each step) is EMUL
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -98,3 +99,19 @@ def raised(exc: BaseException, stage: str, step: int | None = None) -> Raised:
     """The record of an exception, one line of its message."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return Raised(type(exc).__name__, msg[:500], stage, step)
+
+
+def import_user_object(spec: str, kind: str, what: str) -> tuple[str, Any]:
+    """``"package.module:NAME"`` -> (module, the object); every problem is one ValueError line."""
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"{kind} adapter spec must be 'package.module:{what}', got {spec!r}")
+    try:
+        mod = importlib.import_module(module)
+    except Exception as e:  # an import can fail with anything the module raises
+        raise ValueError(f"cannot import {module!r} ({type(e).__name__}: {e}); check the module path "
+                         "and that it is installed in this environment") from None
+    obj = getattr(mod, attr, None)
+    if obj is None:
+        raise ValueError(f"module {module!r} has no {what.lower()} {attr!r}; check the {what.lower()} name")
+    return module, obj

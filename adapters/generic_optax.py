@@ -13,12 +13,11 @@ tracing it; it is then called with the case's literal values and jitted once per
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .base import Adapter
+from .base import Adapter, import_user_object
 from .optax_adam import OptaxAdapter, libs
 
 REQUIRED = ("learning_rate", "b1", "b2", "eps")
@@ -27,20 +26,13 @@ REQUIRED = ("learning_rate", "b1", "b2", "eps")
 def import_factory(spec: str) -> tuple[str, Callable[..., Any]]:
     """"[optax:]package.module:function" -> (module, function); every problem is one ValueError line."""
     body = spec[len("optax:"):] if spec.startswith("optax:") else spec
-    module, sep, attr = body.partition(":")
-    if not sep or not module or not attr:
-        raise ValueError(f"optax adapter spec must be 'package.module:function', got {spec!r}")
     try:
         _, _, optax = libs()
     except ImportError:
         raise ValueError("optax adapter needs jax and optax: pip install jax optax") from None
-    try:
-        mod = importlib.import_module(module)
-    except Exception as e:  # an import can fail with anything the module raises
-        raise ValueError(f"cannot import {module!r} ({type(e).__name__}: {e}); check the module path "
-                         "and that it is installed in this environment") from None
-    fn = getattr(mod, attr, None)
-    if fn is None or not callable(fn):
+    module, fn = import_user_object(body, "optax", "function")
+    attr = body.partition(":")[2]
+    if not callable(fn):
         raise ValueError(f"module {module!r} has no function {attr!r}; check the function name")
     try:
         params = inspect.signature(fn).parameters

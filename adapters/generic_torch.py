@@ -7,11 +7,10 @@ bool ``nesterov`` or ``use_nesterov`` parameter, ``use_nesterov`` is passed thro
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
 
-from .base import Adapter
+from .base import Adapter, import_user_object
 from .torch_adam import TorchOptimizerAdapter
 
 NESTEROV_NAMES = ("use_nesterov", "nesterov")
@@ -32,21 +31,12 @@ def nesterov_parameter(cls: type) -> str | None:
 
 def import_optimizer(spec: str) -> tuple[str, type]:
     """"package.module:Class" -> (module, the class); every problem is one ValueError line saying what to fix."""
-    module, sep, attr = spec.partition(":")
-    if not sep or not module or not attr:
-        raise ValueError(f"torch adapter spec must be 'package.module:Class', got {spec!r}")
     try:
         import torch
     except ImportError:
         raise ValueError("torch adapter needs torch: pip install torch") from None
-    try:
-        mod = importlib.import_module(module)
-    except Exception as e:  # an import can fail with anything the module raises
-        raise ValueError(f"cannot import {module!r} ({type(e).__name__}: {e}); check the module path "
-                         "and that it is installed in this environment") from None
-    cls = getattr(mod, attr, None)
-    if cls is None:
-        raise ValueError(f"module {module!r} has no attribute {attr!r}; check the class name")
+    module, cls = import_user_object(spec, "torch", "Class")
+    attr = spec.partition(":")[2]
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise ValueError(f"{module}:{attr} is not a torch.optim.Optimizer subclass")
     return module, cls
