@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="search with fresh randomness and hypothesis.target; save new failures for the corpus")
     r.add_argument("--no-corpus", action="store_true", help="skip the committed regression corpus")
     r.add_argument("--no-shrink", action="store_true", help="save failing cases without shrinking them")
+    r.add_argument("--hypothesis-shrink", action="store_true",
+                   help="also let hypothesis search and shrink one failing case per adapter and clause (slower)")
     r.add_argument("--summary-md", type=Path, default=None, metavar="PATH",
                    help="also write the Markdown summary here (default: $GITHUB_STEP_SUMMARY when set)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")

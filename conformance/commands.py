@@ -217,7 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if bl_entries_applied := entries:
         _reapply_counts(bl_entries_applied, records)
     if complete and not args.no_shrink:
-        _shrink_failures(args.out, records, handles, cfg)
+        _shrink_failures(args.out, records, handles, cfg, args.hypothesis_shrink)
     if args.explore:
         n_new = _save_new_corpus(args.out, records)
         err.print(f"explore: {n_new} new failing case(s) in {args.out / 'new-corpus'}; copy them into "
@@ -250,9 +250,11 @@ def _reapply_counts(entries: list[bl.Entry], records: list[dict[str, Any]]) -> N
 
 
 def _shrink_failures(out_dir: Path, records: list[dict[str, Any]], handles: Sequence[runner.AdapterHandle],
-                     cfg: runner.RunConfig) -> None:
+                     cfg: runner.RunConfig, with_hypothesis: bool = False) -> None:
     """Replace each saved failing case by a smaller one that still fails the same way."""
     by_name = {h.name: h for h in handles}
+    if with_hypothesis:
+        _hypothesis_examples(out_dir, records, by_name, cfg)
     done: set[str] = set()
     todo = [r for r in records if r.get("case_file") and r["case_id"] not in done]
     if not todo:
@@ -272,6 +274,28 @@ def _shrink_failures(out_dir: Path, records: list[dict[str, Any]], handles: Sequ
                 text = json.loads(small.dumps())
                 text["shrunk_from"] = case.id
                 atomic_write(path, json.dumps(text, indent=1) + "\n")
+
+
+def _hypothesis_examples(out_dir: Path, records: list[dict[str, Any]], by_name: dict[str, runner.AdapterHandle],
+                         cfg: runner.RunConfig) -> None:
+    """One hypothesis-shrunk failing case per (adapter, charged clause), saved under minimal/."""
+    from .shrink import hypothesis_minimal
+
+    seen: set[tuple[str, str]] = set()
+    for r in records:
+        charged = ",".join(r.get("deviates") or r["clauses"])
+        key = (r["adapter"], charged)
+        if not r.get("case_file") or key in seen or r["adapter"] not in by_name or r.get("kind") != "steps":
+            continue
+        seen.add(key)
+        with err.status(escape(f"hypothesis shrinking {r['adapter']} {charged} ...")):
+            small = hypothesis_minimal(load(out_dir / r["case_file"]), r, by_name[r["adapter"]], cfg.timeout,
+                                       cfg.seed)
+        if small is not None:
+            atomic_write(out_dir / "minimal" / f"{small.id}.json", small.dumps() + "\n")
+            err.print(escape(f"minimal failing case for {r['adapter']} {charged}: "
+                             f"adam-conformance replay {out_dir / 'minimal' / (small.id + '.json')} "
+                             f"--adapter {by_name[r['adapter']].spec}"))
 
 
 def write_reports(out_dir: Path, meta: dict[str, Any], records: list[dict[str, Any]], gate_fails: list[str],

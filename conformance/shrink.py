@@ -3,6 +3,11 @@
 Two exact reductions: cut the trajectory after the first step that fails (every earlier step is
 identical, so the prefix fails at the same place), then keep only the parameter that failed
 (ungrouped cases). Each candidate is rerun in the adapter's worker and judged again.
+
+``hypothesis_minimal`` (``run --hypothesis-shrink``) goes further: it asks hypothesis to find and
+shrink an example of the same clause strategy that fails the same way, within a budget of adapter
+runs. It costs one adapter run per shrink step -- a graph compile each for MindSpore -- so the
+default run uses the exact reductions only.
 """
 
 from __future__ import annotations
@@ -22,6 +27,52 @@ def _still_fails(case: Case, verdict: str, handle: Any, timeout: float) -> bool:
         handle.kill()
         return False
     return judge(case, expected(case), outcome).verdict == verdict
+
+
+def hypothesis_minimal(case: Case, record: dict[str, Any], handle: Any, timeout: float, seed: int,
+                       budget: int = 150) -> Case | None:
+    """A hypothesis-shrunk case of the same clause and dtype failing on the same clause(s), or None."""
+    from random import Random
+
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis.errors import NoSuchExample
+
+    from .generate import _without_local_constants
+    from .strategies import CLAUSE_CASES
+
+    charged = set(record.get("deviates") or record["clauses"])
+    calls = 0
+
+    def fails_the_same_way(c: Case) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls > budget:
+            return False
+        try:
+            outcome, _, _ = handle.pool().submit(worker.run_case, handle.spec, c.to_json()).result(timeout=timeout)
+        except Exception:
+            handle.kill()
+            return False
+        v = judge(c, expected(c), outcome)
+        return v.verdict in ("FAIL", "ERROR") and bool(charged & set(v.extra.get("deviates") or c.clauses))
+
+    opts = settings(max_examples=budget, database=None, phases=[Phase.generate, Phase.shrink], deadline=None,
+                    suppress_health_check=list(HealthCheck))
+    try:
+        with _without_local_constants():
+            found = find(CLAUSE_CASES[case.clauses[0]](case.dtype), fails_the_same_way, settings=opts,
+                         random=Random(seed))
+    except NoSuchExample:
+        return None
+    # Hypothesis stops at the strategy's floor (e.g. 10 steps for UPD-BIAS); the exact reductions go on.
+    try:
+        outcome, _, _ = handle.pool().submit(worker.run_case, handle.spec, found.to_json()).result(timeout=timeout)
+    except Exception:
+        handle.kill()
+        return found
+    v = judge(found, expected(found), outcome)
+    rec = {"verdict": v.verdict, "first_failing_step": v.extra.get("first_failing_step"), "worst": v.worst}
+    return shrink_case(found, rec, handle, timeout) or found
 
 
 def _truncate(case: Case, steps: int) -> Case:

@@ -33,3 +33,28 @@ def test_gate_mode_replays_the_corpus_first(cli: Any, tmp_path: Path) -> None:
     ids = [json.loads(line)["case_id"] for line in (out / "results.jsonl").read_text().splitlines()]
     pinned = [c.id for c in corpus_cases(CORPUS_DIR) if c.dtype in ("float32", "float64")]
     assert pinned and ids[: len(pinned)] == pinned
+
+
+def test_hypothesis_shrink_saves_a_minimal_failing_case(cli: Any, tmp_path: Path) -> None:
+    out = tmp_path / "shrink"
+    adapter = "tests/faulty.py:FaultyBiasOffByOne"
+    proc = cli("run", "--adapter", adapter, "--clauses", "UPD-BIAS", "--dtypes", "float64", "--max-examples", 3,
+               "--hypothesis-shrink", "--quiet", "--out", out)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    minimal = sorted((out / "minimal").glob("*.json"))
+    assert len(minimal) == 1, proc.stderr[-2000:]
+    small = json.loads(minimal[0].read_text())
+    failing = [json.loads(p.read_text()) for p in (out / "failures").glob("*.json")]
+    # Hypothesis's notion of small: as few non-zero numbers as the failure allows.
+    assert _nonzeros(small) <= min(_nonzeros(f) for f in failing)
+    assert cli("replay", minimal[0], "--adapter", adapter).returncode == 1
+
+
+def _nonzeros(case: dict[str, Any]) -> int:
+    def count(x: Any) -> int:
+        if isinstance(x, list):
+            return sum(count(v) for v in x)
+        return int(isinstance(x, (int, float)) and x != 0)
+
+    grads = [g["dense"] for step in case["grads"] for g in step.values()]
+    return count([p["values"] for p in case["params"]]) + count(grads)
