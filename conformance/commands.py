@@ -256,7 +256,8 @@ def _shrink_failures(out_dir: Path, records: list[dict[str, Any]], handles: Sequ
     if with_hypothesis:
         _hypothesis_examples(out_dir, records, by_name, cfg)
     done: set[str] = set()
-    todo = [r for r in records if r.get("case_file") and r["case_id"] not in done]
+    # Known deviations (XFAIL) keep their case files as found; only new failures are shrunk.
+    todo = [r for r in records if r.get("case_file") and r["verdict"] in ("FAIL", "ERROR")]
     if not todo:
         return
     with err.status(f"shrinking {len(todo)} failing case(s) ..."):
@@ -285,7 +286,8 @@ def _hypothesis_examples(out_dir: Path, records: list[dict[str, Any]], by_name: 
     for r in records:
         charged = ",".join(r.get("deviates") or r["clauses"])
         key = (r["adapter"], charged)
-        if not r.get("case_file") or key in seen or r["adapter"] not in by_name or r.get("kind") != "steps":
+        if (not r.get("case_file") or r["verdict"] not in ("FAIL", "ERROR") or key in seen
+                or r["adapter"] not in by_name or r.get("kind") != "steps"):
             continue
         seen.add(key)
         with err.status(escape(f"hypothesis shrinking {r['adapter']} {charged} ...")):
