@@ -113,18 +113,10 @@ def _cases(cfg: runner.RunConfig, use_corpus: bool) -> list[Case]:
 
 def _explored(cfg: runner.RunConfig, handles: Sequence[runner.AdapterHandle]) -> list[Case]:
     from .explore import explore
-    from .worker import run_case
 
     def run_one(case: Case) -> list[tuple[str, Any]]:
-        outs = []
-        for h in handles:
-            try:
-                outcome, _, _ = h.pool().submit(run_case, h.spec, case.to_json()).result(timeout=cfg.timeout)
-            except Exception:  # crashes and hangs are found again, and recorded, by the run itself
-                h.kill()
-                continue
-            outs.append((h.name, outcome))
-        return outs
+        outs = [(h.name, runner.run_in_worker(h, case, cfg.timeout)) for h in handles]
+        return [(name, o) for name, o in outs if o is not None]
 
     return explore(cfg.clauses, cfg.dtypes, cfg.seed, cfg.max_examples, run_one)
 

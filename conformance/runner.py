@@ -112,6 +112,17 @@ def _first_line(e: BaseException) -> str:
     return (text.splitlines()[0] if text else type(e).__name__)[:300]
 
 
+def run_in_worker(h: AdapterHandle, case: Case, timeout: float) -> Any | None:
+    """One case on one adapter outside the main run (shrinking, exploring): its outcome, or None when
+    the worker crashed or hung (the worker is replaced; the main run records such faults)."""
+    try:
+        outcome, _, _ = h.pool().submit(worker.run_case, h.spec, case.to_json()).result(timeout=timeout)
+    except Exception:
+        h.kill()
+        return None
+    return outcome
+
+
 def shard_of(case_id: str, n: int) -> int:
     return int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16) % n
 

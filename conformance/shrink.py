@@ -14,19 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import worker
 from .cases import Case
 from .compare import judge
 from .expected import expected
+from .runner import run_in_worker
 
 
 def _still_fails(case: Case, verdict: str, handle: Any, timeout: float) -> bool:
-    try:
-        outcome, _, _ = handle.pool().submit(worker.run_case, handle.spec, case.to_json()).result(timeout=timeout)
-    except Exception:  # a crash or timeout while shrinking: keep the case we have
-        handle.kill()
-        return False
-    return judge(case, expected(case), outcome).verdict == verdict
+    outcome = run_in_worker(handle, case, timeout)  # None: a crash or hang while shrinking, keep what we have
+    return outcome is not None and judge(case, expected(case), outcome).verdict == verdict
 
 
 def hypothesis_minimal(case: Case, record: dict[str, Any], handle: Any, timeout: float, seed: int,
@@ -46,12 +42,8 @@ def hypothesis_minimal(case: Case, record: dict[str, Any], handle: Any, timeout:
     def fails_the_same_way(c: Case) -> bool:
         nonlocal calls
         calls += 1
-        if calls > budget:
-            return False
-        try:
-            outcome, _, _ = handle.pool().submit(worker.run_case, handle.spec, c.to_json()).result(timeout=timeout)
-        except Exception:
-            handle.kill()
+        outcome = run_in_worker(handle, c, timeout) if calls <= budget else None
+        if outcome is None:
             return False
         v = judge(c, expected(c), outcome)
         return v.verdict in ("FAIL", "ERROR") and bool(charged & set(v.extra.get("deviates") or c.clauses))
@@ -65,10 +57,8 @@ def hypothesis_minimal(case: Case, record: dict[str, Any], handle: Any, timeout:
     except NoSuchExample:
         return None
     # Hypothesis stops at the strategy's floor (e.g. 10 steps for UPD-BIAS); the exact reductions go on.
-    try:
-        outcome, _, _ = handle.pool().submit(worker.run_case, handle.spec, found.to_json()).result(timeout=timeout)
-    except Exception:
-        handle.kill()
+    outcome = run_in_worker(handle, found, timeout)
+    if outcome is None:
         return found
     v = judge(found, expected(found), outcome)
     rec = {"verdict": v.verdict, "first_failing_step": v.extra.get("first_failing_step"), "worst": v.worst}
