@@ -78,15 +78,19 @@ class NumpyAdam:
         if isinstance(params[0], dict):
             self.check_groups(params)
         self.check_lr(lr, "learning_rate")
+        self.check_scalars(b1, b2, eps, ls)
+        for name, value in (("use_locking", lock), ("use_nesterov", nest)):
+            _must(type(value) is bool, TypeError, f"{name} must be bool")
+        self.check_wd(wd, "weight_decay")
+
+    @staticmethod
+    def check_scalars(b1: Any, b2: Any, eps: Any, ls: Any) -> None:
         for name, value in (("beta1", b1), ("beta2", b2)):
             _must(type(value) is float, TypeError, f"{name} must be float")
             _must(0.0 < value < 1.0, ValueError, f"{name} must be in (0, 1)")
         for name, value in (("eps", eps), ("loss_scale", ls)):
             _must(type(value) is float, TypeError, f"{name} must be float")
             _must(value > 0.0, ValueError, f"{name} must be > 0")
-        for name, value in (("use_locking", lock), ("use_nesterov", nest)):
-            _must(type(value) is bool, TypeError, f"{name} must be bool")
-        self.check_wd(wd, "weight_decay")
 
     @staticmethod
     def check_lr(lr: Any, name: str) -> None:

@@ -50,10 +50,10 @@ from conformance.cases import (
     DynamicLRValue,
     Group,
     OrderParams,
-    ParamRef,
     ScheduleValue,
     SparseGrad,
     TensorValue,
+    bind_params,
 )
 
 from . import lr_port
@@ -503,7 +503,7 @@ class OptaxAdapter(Adapter):
                 p = plan(case, self.platform, 1, literal_values=True, nesterov_ok=self.accepts_nesterov())
                 layout, hp = p.layout, p.literal_hyper()
                 if raw is not None:  # the params argument as given: a pytree optax walks
-                    params = substitute(raw, arrays)
+                    params = bind_params(raw, arrays, lambda v: v)
                     layout = layout._replace(entries=(), n_labels=1)
                     tx = raw_tx(self.factory(), layout, hp)
                 else:
@@ -544,17 +544,6 @@ def contains_dict(x: Any) -> bool:
     if isinstance(x, dict):
         return True
     return isinstance(x, (list, tuple)) and any(contains_dict(y) for y in x)
-
-
-def substitute(x: Any, arrays: Mapping[str, Any]) -> Any:
-    """ParamRef -> the parameter's array, recursively; every other value stays as given."""
-    if isinstance(x, ParamRef):
-        return arrays[x.name]
-    if isinstance(x, list):
-        return [substitute(y, arrays) for y in x]
-    if isinstance(x, tuple):
-        return tuple(substitute(y, arrays) for y in x)
-    return x
 
 
 class OptaxAdamAdapter(OptaxAdapter):

@@ -11,7 +11,6 @@ import argparse
 import os
 import re
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -141,10 +140,6 @@ def github_summary_path(explicit: Path | None) -> Path | None:
         return explicit
     env = os.environ.get("GITHUB_STEP_SUMMARY")
     return Path(env) if env else None
-
-
-def now() -> float:
-    return time.monotonic()
 
 
 

@@ -206,8 +206,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         wall = time.monotonic() - t0
         runner.write_meta(cfg, handles, len(cases), complete, wall)
     records = list(read_records(args.out / RESULTS))
-    if bl_entries_applied := entries:
-        _reapply_counts(bl_entries_applied, records)
+    if entries:
+        _reapply_counts(entries, records)
     if complete and not args.no_shrink:
         _shrink_failures(args.out, records, handles, cfg, args.hypothesis_shrink)
     if args.explore:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters.base import AdapterInfo, Outcome, Raised, Ran, Support, Unsupported
+from adapters.base import Outcome, Raised, Ran, Unsupported
 
 from .cases import Case
 from .dtypes import fmt, ulp_distance
@@ -35,14 +35,6 @@ class Verdict:
     worst: dict[str, Any] | None = None
     raised: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def unsupported_clause(case: Case, info: AdapterInfo) -> str | None:
-    """The first clause of the case the adapter declares UNSUPPORTED, if any."""
-    for c in case.clauses:
-        if info.support_for(c) is Support.UNSUPPORTED:
-            return c
-    return None
 
 
 def judge(case: Case, exp: Expected, out: Outcome) -> Verdict:

@@ -16,7 +16,7 @@ is capped by the Cauchy-Schwarz bound on |m| / sqrt(v), which holds for any grad
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -231,8 +231,3 @@ def _final(e: np.ndarray, value: np.ndarray, un: Units) -> np.ndarray:
     b = SAFETY * e + un.u * np.abs(value) + un.eta
     return np.where(np.abs(value) > un.big, np.inf, b)
 
-
-def describe(dtype: str) -> Mapping[str, float]:
-    """The constants in force for a dtype, for report headers."""
-    un = units(dtype)
-    return {"u": un.u, "uh": un.uh, "eta": un.eta, "safety": SAFETY}

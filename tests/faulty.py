@@ -222,25 +222,7 @@ class SparseDuplicatesLastWins(NumpyAdam):
 
 # ---- VAL -----------------------------------------------------------------------------------------
 
-class _ScalarCheck(NumpyAdam):
-    """The seed's Raises table as the faithful class checks it, except the scalar rows, which
-    ``check_scalars`` re-implements (with one bug per subclass)."""
-
-    def check(self, params: Any, lr: Any, b1: Any, b2: Any, eps: Any, lock: Any, nest: Any, wd: Any,
-              ls: Any) -> None:
-        super().check(params, lr, 0.9, 0.999, 1e-8, lock, nest, wd, 1.0)
-        self.check_scalars(b1, b2, eps, ls)
-
-    def check_scalars(self, b1: Any, b2: Any, eps: Any, ls: Any) -> None:
-        for name, value in (("beta1", b1), ("beta2", b2)):
-            _must(type(value) is float, TypeError, f"{name} must be float")
-            _must(0.0 < value < 1.0, ValueError, f"{name} must be in (0, 1)")
-        for name, value in (("eps", eps), ("loss_scale", ls)):
-            _must(type(value) is float, TypeError, f"{name} must be float")
-            _must(value > 0.0, ValueError, f"{name} must be > 0")
-
-
-class BetaZeroAccepted(_ScalarCheck):
+class BetaZeroAccepted(NumpyAdam):
     """VAL-BETA-RANGE: betas checked against the half-open [0, 1) (torch's check), so beta = 0.0 is
     accepted instead of raising ValueError."""
 
@@ -251,7 +233,7 @@ class BetaZeroAccepted(_ScalarCheck):
         super().check_scalars(0.9, 0.999, eps, ls)
 
 
-class BetaOneAccepted(_ScalarCheck):
+class BetaOneAccepted(NumpyAdam):
     """VAL-BETA-RANGE: betas checked against (0, 1] -- beta = 1.0 is accepted instead of raising
     ValueError."""
 
@@ -262,7 +244,7 @@ class BetaOneAccepted(_ScalarCheck):
         super().check_scalars(0.9, 0.999, eps, ls)
 
 
-class EpsZeroAccepted(_ScalarCheck):
+class EpsZeroAccepted(NumpyAdam):
     """VAL-POSITIVE: eps and loss_scale checked with ``>= 0``, so eps = 0.0 (and loss_scale = 0.0) are
     accepted instead of raising ValueError."""
 
@@ -273,7 +255,7 @@ class EpsZeroAccepted(_ScalarCheck):
         super().check_scalars(b1, b2, 1e-8, 1.0)
 
 
-class IntBetaAccepted(_ScalarCheck):
+class IntBetaAccepted(NumpyAdam):
     """VAL-FLOAT-TYPE: beta1/beta2 type-checked with isinstance(value, (int, float)), so an int (or a
     bool) is accepted as a number -- beta1=1 then raises ValueError (range) instead of TypeError."""
 
