@@ -35,6 +35,15 @@ class Verdict:
     worst: dict[str, Any] | None = None
     raised: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # For ERROR: what kind of error, so a baseline waives only what it recorded (ERROR_KINDS).
+    error_kind: str | None = None
+
+
+# raised: the implementation raised where the spec requires it to run; nonfinite: NaN/inf where the spec
+# is finite; protocol: the adapter's output broke the protocol (shape, missing state, bad dtype name);
+# adapter: the adapter's own code raised; timeout / crashed / memory / load: the worker hung, died, grew
+# past its memory limit, or could not load the adapter.
+ERROR_KINDS = ("raised", "nonfinite", "protocol", "adapter", "timeout", "crashed", "memory", "load")
 
 
 def judge(case: Case, exp: Expected, out: Outcome) -> Verdict:
@@ -44,8 +53,10 @@ def judge(case: Case, exp: Expected, out: Outcome) -> Verdict:
         return _judge_raise(case, exp, out)
     if isinstance(out, Raised):
         if out.stage == "adapter":
-            return Verdict(ERROR, f"the adapter itself raised {out.type}: {out.message}", raised=out.type)
-        return Verdict(ERROR, f"raised {out.type} {_where_raised(out)}: {out.message}", raised=out.type)
+            return Verdict(ERROR, f"the adapter itself raised {out.type}: {out.message}", raised=out.type,
+                           error_kind="adapter")
+        return Verdict(ERROR, f"raised {out.type} {_where_raised(out)}: {out.message}", raised=out.type,
+                       error_kind="raised")
     assert isinstance(out, Ran)
     if case.kind == "construct":
         return Verdict(PASS, "constructed, as the spec requires")
@@ -78,7 +89,8 @@ def _judge_raise(case: Case, exp: Expected, out: Outcome) -> Verdict:
         if out.stage == "construct" and out.type in accept:
             return Verdict(PASS, f"raised {out.type}: {out.message}", raised=out.type)
         if out.stage == "adapter":
-            return Verdict(ERROR, f"the adapter itself raised {out.type}: {out.message}", raised=out.type)
+            return Verdict(ERROR, f"the adapter itself raised {out.type}: {out.message}", raised=out.type,
+                           error_kind="adapter")
         return Verdict(FAIL, f"raised {out.type} {_where_raised(out)}; the spec requires {' or '.join(accept)} "
                              f"at construction ({exp.message})", raised=out.type)
     return Verdict(FAIL, f"accepted the arguments; the spec requires {want} ({exp.message})")
@@ -100,7 +112,7 @@ def _judge_trajectory(case: Case, exp: Expected, out: Ran,
     assert traj is not None
     problem = _shape_problem(case, out, traj.order)
     if problem:
-        return Verdict(ERROR, problem)
+        return Verdict(ERROR, problem, error_kind="protocol")
     bounds = trajectory_bounds(case, traj, eps_scale)
     big = fmt(case.dtype).max
     best: tuple[float, dict[str, Any]] | None = None
@@ -118,7 +130,7 @@ def _judge_trajectory(case: Case, exp: Expected, out: Ran,
                 got = np.asarray(got, dtype=np.float64)
                 if got.shape != want.shape:
                     return Verdict(ERROR, f"{q} of {name!r} has shape {list(got.shape)}, expected {list(want.shape)}",
-                                   worst={"param": name, "step": i + 1, "quantity": q})
+                                   worst={"param": name, "step": i + 1, "quantity": q}, error_kind="protocol")
                 if got.size == 0:
                     continue
                 # Overflow is allowed only where the bound itself reaches past the largest finite value.
@@ -127,7 +139,7 @@ def _judge_trajectory(case: Case, exp: Expected, out: Ran,
                     idx = np.unravel_index(int(np.argmax(bad)), got.shape)
                     msg = f"non-finite {q} of {name!r} at step {i + 1} where the reference is finite (UPD-DTYPE)"
                     return Verdict(ERROR, msg, worst=_where(name, idx, i, q, got, want, lim),
-                                   extra={"first_failing_step": i + 1})
+                                   extra={"first_failing_step": i + 1}, error_kind="nonfinite")
                 err = np.where(np.isfinite(want), np.abs(got - want), 0.0)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratio = np.where(err > 0, err / lim, 0.0)

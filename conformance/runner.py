@@ -154,7 +154,8 @@ def record_of(case: Case, h: AdapterHandle, v: Verdict, seconds: float) -> dict[
         "case_id": case.id, "adapter": h.name, "clauses": list(case.clauses), "family": case.family,
         "dtype": case.dtype, "kind": case.kind, "title": case.title, "verdict": v.verdict,
         "max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err, "max_ulp": v.max_ulp, "bound": v.bound,
-        "ratio": v.ratio, "worst": v.worst, "message": v.message, "raised": v.raised, "emulated": emulated,
+        "ratio": v.ratio, "worst": v.worst, "message": v.message, "raised": v.raised, "error_kind": v.error_kind,
+        "emulated": emulated,
         "first_failing_step": v.extra.get("first_failing_step"),
         "deviates": v.extra.get("deviates", list(case.clauses) if v.verdict in (FAIL, ERROR) else []),
         "explained_by": v.extra.get("explained_by"), "seconds": round(seconds, 4),
@@ -174,13 +175,16 @@ class Runner:
             outcome, seconds, comps = fut.result(timeout=remaining)
         except loky.TimeoutError:
             h.kill()
-            return Verdict(ERROR, f"timed out after {self.cfg.timeout:g} s (worker killed)"), self.cfg.timeout, None
+            v = Verdict(ERROR, f"timed out after {self.cfg.timeout:g} s (worker killed)", error_kind="timeout")
+            return v, self.cfg.timeout, None
         except (TerminatedWorkerError, loky.BrokenProcessPool) as e:
             h.kill()
             why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return Verdict(ERROR, f"worker process died: {why[:300]}"), time.monotonic() - started, None
+            v = Verdict(ERROR, f"worker process died: {why[:300]}", error_kind="crashed")
+            return v, time.monotonic() - started, None
         except Exception as e:  # unpicklable outcome and the like: the adapter's fault, one record
-            return Verdict(ERROR, f"adapter returned something unusable: {type(e).__name__}: {e}"), 0.0, None
+            return Verdict(ERROR, f"adapter returned something unusable: {type(e).__name__}: {e}",
+                           error_kind="protocol"), 0.0, None
         h.compilations = comps
         return Verdict("PENDING"), seconds, outcome
 
@@ -207,7 +211,7 @@ class Runner:
                             progress(1)
                         continue
                     if slot is None and h.described.get("load_error"):
-                        v, seconds = Verdict(ERROR, str(h.described.get("reason"))), 0.0
+                        v, seconds = Verdict(ERROR, str(h.described.get("reason")), error_kind="load"), 0.0
                     elif slot is None:
                         v, seconds = Verdict(UNSUPPORTED, _skip_reason(case, h) or ""), 0.0
                     else:
