@@ -1,0 +1,1 @@
+"""Faithful and faulty optimizers (torch classes, optax factories) the gate is checked against."""
