@@ -150,19 +150,18 @@ class Adam:
     reference answers "what should this implementation have produced from what it was given".
     """
 
-    def __init__(self, params: Sequence[Param] | Sequence[dict[str, Any]], learning_rate: object = 1e-3,
+    def __init__(self, params: Iterable[Param] | Iterable[dict[str, Any]], learning_rate: object = 1e-3,
                  beta1: object = 0.9, beta2: object = 0.999, eps: object = 1e-8, use_locking: object = False,
                  use_nesterov: object = False, weight_decay: object = 0.0, loss_scale: object = 1.0, *,
                  received_as: str) -> None:
-        check_constructor(params, learning_rate, beta1, beta2, eps, use_locking, use_nesterov, weight_decay,
-                          loss_scale, Param)
+        items, learning_rate = check_constructor(params, learning_rate, beta1, beta2, eps, use_locking,
+                                                 use_nesterov, weight_decay, loss_scale, Param)
         self.dtype = received_as
         h = hyper_dtype(received_as)
         self._h = h
         self.beta1, self.beta2 = round_scalar(beta1, h), round_scalar(beta2, h)
         self.eps, self.loss_scale = round_scalar(eps, h), round_scalar(loss_scale, h)
         self.use_nesterov = bool(use_nesterov)
-        items = list(params)
         self.grouped = isinstance(items[0], dict)
         groups, order = self._groups(items, learning_rate, float(weight_decay))  # type: ignore[arg-type]
         self.groups = groups

@@ -1,13 +1,14 @@
 """The seed's "Raises" section, one small check per line, plus the malformed-group rules.
 
 Messages name the argument so a user reading a failure knows which one was refused. Where the seed
-is silent, the exception type is MindSpore 2.10's (SPEC-NOTES section 1, rule 1).
+is silent, the exception type is MindSpore 2.10's (SPEC-NOTES section 1, rule 1; the decisions of
+section 5: non-finite hyperparameters, iterators, duplicates, ``[]``/None, a bare Parameter).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,8 @@ def check_learning_rate(lr: object, name: str = "learning_rate") -> None:
     if isinstance(lr, (Schedule, DynamicLR)):
         return
     if isinstance(lr, (int, float)):  # bool is an int: MindSpore takes True as 1.0
-        if math.isnan(lr) or lr < 0:
-            raise ValueError(f"{name} must be a float or int >= 0, got {lr!r}")
+        if not math.isfinite(lr) or lr < 0:  # SPEC-NOTES 5: inf and nan are not legal values
+            raise ValueError(f"{name} must be a finite float or int >= 0, got {lr!r}")
         return
     if isinstance(lr, np.ndarray):
         if lr.ndim > 1:
@@ -52,18 +53,18 @@ def check_beta(value: object, name: str) -> None:
 
 
 def check_positive(value: object, name: str) -> None:
-    """VAL-POSITIVE: eps and loss_scale must be > 0."""
+    """VAL-POSITIVE: eps and loss_scale must be > 0 (and finite: SPEC-NOTES section 5)."""
     check_float(value, name)
-    if not value > 0.0:
-        raise ValueError(f"{name} must be greater than 0, got {value!r}")
+    if not 0.0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite float greater than 0, got {value!r}")
 
 
 def check_weight_decay(value: object, name: str = "weight_decay") -> None:
-    """VAL-WD-TYPE, VAL-WD-RANGE."""
+    """VAL-WD-TYPE (a bool is not a number here, as MindSpore's type check), VAL-WD-RANGE (finite, >= 0)."""
     if not _is_real(value):
         raise TypeError(f"{name} must be a float or int, got {type(value).__name__}")
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite value >= 0, got {value!r}")
 
 
 def check_bool(value: object, name: str) -> None:
@@ -72,15 +73,27 @@ def check_bool(value: object, name: str) -> None:
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
-def check_params(params: object, param_type: type, learning_rate: object = None) -> None:
-    """VAL-PARAM-TYPE and VAL-GROUP: the shape of the ``params`` argument itself."""
+def read_params(params: object, param_type: type) -> list[Any]:
+    """VAL-PARAM-TYPE: the ``params`` argument read once into a list (an iterator is consumed here).
+
+    Interpretation (SPEC-NOTES section 5): any iterable of Parameters or dicts, a one-shot iterator
+    included; None or an empty iterable is a ValueError; a bare Parameter, a str or a mapping is a
+    TypeError.
+    """
     if params is None:
         raise ValueError("params must be a non-empty list of Parameter or dict, got None")
+    if isinstance(params, param_type):
+        raise TypeError("params must be a list of Parameter or dict, got a bare Parameter (put it in a list)")
     if not isinstance(params, Iterable) or isinstance(params, (str, bytes, Mapping)):
         raise TypeError(f"params must be a list of Parameter or dict, got {type(params).__name__}")
     items = list(params)
     if not items:
         raise ValueError("params must be a non-empty list of Parameter or dict, got an empty list")
+    return items
+
+
+def check_params(items: list[Any], param_type: type, learning_rate: object = None) -> None:
+    """VAL-PARAM-TYPE and VAL-GROUP on the params list ``read_params`` made."""
     for i, item in enumerate(items):
         if not isinstance(item, (param_type, dict)):
             raise TypeError(f"params[{i}] must be a Parameter or a dict, got {type(item).__name__}")
@@ -88,6 +101,16 @@ def check_params(params: object, param_type: type, learning_rate: object = None)
         if not all(isinstance(item, dict) for item in items):
             raise TypeError("params must be all Parameters or all group dicts, not a mix")
         check_groups(items, param_type, learning_rate)
+        return
+    names = [p.name for p in items]
+    dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if dup is not None:  # SPEC-NOTES 5: ValueError ungrouped (RuntimeError across groups)
+        raise ValueError(f"params lists parameter {dup!r} more than once")
+
+
+def read_learning_rate(lr: object) -> object:
+    """A one-shot iterator learning rate read once into a list (MindSpore converts it to a 1-d tensor)."""
+    return list(lr) if isinstance(lr, Iterator) else lr
 
 
 def _sequence_length(lr: object) -> int | None:
@@ -102,11 +125,12 @@ def _sequence_length(lr: object) -> int | None:
 def check_groups(groups: Sequence[dict[str, Any]], param_type: type, learning_rate: object = None) -> None:
     """VAL-GROUP: malformed group dicts raise at construction.
 
-    Interpretation (seed silent, MindSpore's rule): sequence learning rates of the groups must all
-    have the length of the first one, or of ``learning_rate`` when that is a 1-d tensor.
+    Interpretation (seed silent, MindSpore's rule; SPEC-NOTES 5): sequence learning rates of the groups
+    must all have the length of the first one, or of ``learning_rate`` when that is a 1-d tensor, a
+    list or a tuple (MindSpore converts a list to a 1-d tensor before it compares lengths).
     """
     seen: list[str] = []
-    length = learning_rate.size if isinstance(learning_rate, np.ndarray) and learning_rate.ndim == 1 else None
+    length = _sequence_length(learning_rate)
     order: list[Any] | None = None
     for k, group in enumerate(groups):
         unknown = [key for key in group if key not in GROUP_KEYS]
@@ -119,7 +143,10 @@ def check_groups(groups: Sequence[dict[str, Any]], param_type: type, learning_ra
             continue
         if "params" not in group:
             raise KeyError(f"group {k} has no 'params' key")
-        members = list(group["params"])
+        members = group["params"]
+        if isinstance(members, param_type) or not isinstance(members, Iterable) or isinstance(members, (str, Mapping)):
+            raise TypeError(f"group {k}: 'params' must be a list of Parameter, got {type(members).__name__}")
+        members = list(members)
         if not members:
             raise ValueError(f"group {k}: 'params' must not be empty")
         for i, p in enumerate(members):
@@ -149,10 +176,16 @@ def check_groups(groups: Sequence[dict[str, Any]], param_type: type, learning_ra
 
 def check_constructor(params: object, learning_rate: object, beta1: object, beta2: object, eps: object,
                       use_locking: object, use_nesterov: object, weight_decay: object, loss_scale: object,
-                      param_type: type) -> None:
-    """Every seed "Raises" line, in the order the constructor's arguments are listed."""
+                      param_type: type) -> tuple[list[Any], object]:
+    """Every seed "Raises" line, in the order the constructor's arguments are listed.
+
+    Returns the params list and the learning rate as read (each iterator consumed exactly once), for
+    the constructor to use instead of the arguments.
+    """
+    learning_rate = read_learning_rate(learning_rate)
     check_learning_rate(learning_rate)
-    check_params(params, param_type, learning_rate)
+    items = read_params(params, param_type)
+    check_params(items, param_type, learning_rate)
     check_beta(beta1, "beta1")
     check_beta(beta2, "beta2")
     check_positive(eps, "eps")
@@ -160,3 +193,4 @@ def check_constructor(params: object, learning_rate: object, beta1: object, beta
     check_bool(use_nesterov, "use_nesterov")
     check_weight_decay(weight_decay)
     check_positive(loss_scale, "loss_scale")
+    return items, learning_rate
