@@ -7,6 +7,7 @@ content hash of everything that affects the outcome, so the same inputs always g
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -78,28 +79,59 @@ class OrderParams(NamedTuple):
     names: tuple[str, ...]
 
 
+class IterValue(NamedTuple):
+    """A one-shot iterator over ``items`` (``{"$iter": [...]}``): pass ``iter([...])`` itself, read once."""
+
+    items: tuple[Any, ...]
+
+
+class NoneValue(NamedTuple):
+    """The literal ``None`` as the whole ``params`` argument (``{"$none": true}``), where JSON null means absent."""
+
+
+TAGS = ("$float", "$tensor", "$schedule", "$dynamic_lr", "$param", "$tuple", "$iter", "$none")
+
+
 def decode_value(obj: Any, where: str = "value") -> Any:
     """JSON -> Python value, keeping the types validation cases depend on (int vs float vs bool)."""
     if isinstance(obj, dict):
-        if "$float" in obj:
-            text = obj["$float"]
-            if text not in ("nan", "inf", "-inf"):
-                raise CaseFormatError(f"{where}: $float must be 'nan', 'inf' or '-inf', got {text!r}")
-            return float(text)
-        if "$tensor" in obj:
-            return TensorValue(np.asarray(obj["$tensor"], dtype=np.float64))
-        if "$schedule" in obj:
-            return ScheduleValue(str(obj["$schedule"]), dict(obj.get("args", {})))
-        if "$dynamic_lr" in obj:
-            return DynamicLRValue(str(obj["$dynamic_lr"]), dict(obj.get("args", {})))
-        if "$param" in obj:
-            return ParamRef(str(obj["$param"]))
-        if "$tuple" in obj:
-            return tuple(decode_value(x, where) for x in obj["$tuple"])
-        return {k: decode_value(v, f"{where}.{k}") for k, v in obj.items()}
+        tags = [k for k in obj if isinstance(k, str) and k.startswith("$")]
+        if not tags:
+            return {k: decode_value(v, f"{where}.{k}") for k, v in obj.items()}
+        tag = tags[0]
+        extra = set(obj) - {tag, "args"} if tag in ("$schedule", "$dynamic_lr") else set(obj) - {tag}
+        if tag not in TAGS or len(tags) > 1 or extra:
+            raise CaseFormatError(f"{where}: a tagged value is one of {list(TAGS)} alone, got keys {sorted(obj)}")
+        return _decode_tagged(tag, obj, where)
     if isinstance(obj, list):
-        return [decode_value(x, where) for x in obj]
+        return [decode_value(x, f"{where}[{i}]") for i, x in enumerate(obj)]
     return obj
+
+
+def _decode_tagged(tag: str, obj: dict[str, Any], where: str) -> Any:
+    body = obj[tag]
+    if tag == "$float":
+        if body not in ("nan", "inf", "-inf"):
+            raise CaseFormatError(f"{where}: $float must be 'nan', 'inf' or '-inf', got {body!r}")
+        return float(body)
+    if tag == "$tensor":
+        return TensorValue(numbers(body, f"{where}.$tensor"))
+    if tag in ("$schedule", "$dynamic_lr"):
+        args = obj.get("args", {})
+        check_schedule(tag, body, args, where)
+        return (ScheduleValue if tag == "$schedule" else DynamicLRValue)(body, dict(args))
+    if tag == "$param":
+        if not isinstance(body, str):
+            raise CaseFormatError(f"{where}: $param must name a parameter (a string), got {type(body).__name__}")
+        return ParamRef(body)
+    if tag == "$none":
+        if body is not True:
+            raise CaseFormatError(f"{where}: write the literal None as {{\"$none\": true}}")
+        return NoneValue()
+    if not isinstance(body, list):
+        raise CaseFormatError(f"{where}: {tag} must be a list, got {type(body).__name__}")
+    items = tuple(decode_value(x, f"{where}{tag}[{i}]") for i, x in enumerate(body))
+    return items if tag == "$tuple" else IterValue(items)
 
 
 def encode_value(value: Any) -> Any:
@@ -116,6 +148,10 @@ def encode_value(value: Any) -> Any:
         return {"$dynamic_lr": value.name, "args": dict(value.args)}
     if isinstance(value, ParamRef):
         return {"$param": value.name}
+    if isinstance(value, IterValue):
+        return {"$iter": [encode_value(v) for v in value.items]}
+    if isinstance(value, NoneValue):
+        return {"$none": True}
     if isinstance(value, tuple):
         return {"$tuple": [encode_value(v) for v in value]}
     if isinstance(value, list):
@@ -126,9 +162,16 @@ def encode_value(value: Any) -> Any:
 
 
 def bind_params(value: Any, params: Mapping[str, Any], convert: Callable[[Any], Any]) -> Any:
-    """Replace ParamRefs by the caller's Parameters, recursively; other leaves go through ``convert``."""
+    """Replace ParamRefs by the caller's Parameters, recursively; other leaves go through ``convert``.
+
+    An ``IterValue`` becomes a fresh one-shot iterator over its bound items; ``NoneValue`` becomes None.
+    """
     if isinstance(value, ParamRef):
         return params[value.name]
+    if isinstance(value, IterValue):
+        return iter([bind_params(v, params, convert) for v in value.items])
+    if isinstance(value, NoneValue):
+        return None
     if isinstance(value, dict):
         return {k: bind_params(v, params, convert) for k, v in value.items()}
     if isinstance(value, list):
@@ -140,22 +183,135 @@ def bind_params(value: Any, params: Mapping[str, Any], convert: Callable[[Any], 
 
 # ---- tensors: explicit values or a seeded recipe -------------------------------------------------
 
+def numbers(spec: Any, where: str) -> np.ndarray:
+    """Explicit (nested) numbers as float64; anything else -- strings, bools, null, ragged -- is refused."""
+    try:
+        a = np.asarray(spec)
+    except (TypeError, ValueError):
+        raise CaseFormatError(f"{where}: values must be numbers in a (nested) list of one shape") from None
+    if a.dtype.kind not in "iuf":
+        raise CaseFormatError(f"{where}: values must be numbers, got {_what(a)}")
+    if a.ndim > MAX_NDIM:
+        raise CaseFormatError(f"{where}: {a.ndim} dimensions; at most {MAX_NDIM}")
+    return a.astype(np.float64)
+
+
+def _what(a: np.ndarray) -> str:
+    return {"b": "booleans", "U": "strings", "O": "mixed or non-numeric values"}.get(a.dtype.kind, str(a.dtype))
+
+
 def materialize(spec: Any, shape: Sequence[int], where: str) -> np.ndarray:
     """Explicit nested values, or ``{"$random": {"seed", "scale"}}`` for big tensors."""
-    if isinstance(spec, dict) and "$random" in spec:
-        r = spec["$random"]
-        rng = np.random.default_rng(int(r.get("seed", 0)))
-        return rng.standard_normal(tuple(shape)) * float(r.get("scale", 1.0))
-    try:
-        a = np.asarray(spec, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CaseFormatError(f"{where}: values must be numbers") from None
-    if a.shape != tuple(shape):
+    shape = tuple(shape)
+    if isinstance(spec, dict):
+        seed_, scale = check_random(spec, where)
+        rng = np.random.default_rng(seed_)
+        return rng.standard_normal(shape) * scale
+    a = numbers(spec, where)
+    if a.shape != shape:
         try:
-            a = a.reshape(tuple(shape))
+            a = a.reshape(shape)
         except ValueError:
             raise CaseFormatError(f"{where}: {a.size} values do not fit shape {list(shape)}") from None
     return a
+
+
+def check_random(spec: Mapping[str, Any], where: str) -> tuple[int, float]:
+    """A ``{"$random": {"seed": int >= 0, "scale": finite number}}`` recipe -> (seed, scale)."""
+    r = spec.get("$random")
+    if set(spec) != {"$random"} or not isinstance(r, dict) or not set(r) <= {"seed", "scale"}:
+        raise CaseFormatError(f"{where}: a recipe is {{\"$random\": {{\"seed\": int, \"scale\": number}}}}")
+    seed_, scale = r.get("seed", 0), r.get("scale", 1.0)
+    if not _is_int(seed_) or not 0 <= seed_ < 2**63:
+        raise CaseFormatError(f"{where}: $random seed must be an int in [0, 2**63), got {seed_!r}")
+    if not _is_real(scale) or not math.isfinite(scale):
+        raise CaseFormatError(f"{where}: $random scale must be a finite number, got {scale!r}")
+    return int(seed_), float(scale)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+# ---- schedules: names and arguments a case may give --------------------------------------------
+# (kind, required?) per argument; kinds: "real" a finite number, "count" an int >= 1, "bool", and
+# for piecewise_constant_lr "milestones" (increasing ints >= 1) and "reals" (finite numbers).
+_DECAY = {"learning_rate": ("real", True), "decay_rate": ("real", True), "decay_steps": ("count", True),
+          "is_stair": ("bool", False)}
+_EPOCHS = {"total_step": ("count", True), "step_per_epoch": ("count", True), "decay_epoch": ("count", True)}
+SCHEDULE_ARGS: dict[str, dict[str, tuple[str, bool]]] = {
+    "ExponentialDecayLR": _DECAY, "NaturalExpDecayLR": _DECAY, "InverseDecayLR": _DECAY,
+    "CosineDecayLR": {"min_lr": ("real", True), "max_lr": ("real", True), "decay_steps": ("count", True)},
+    "PolynomialDecayLR": {"learning_rate": ("real", True), "end_learning_rate": ("real", True),
+                          "decay_steps": ("count", True), "power": ("positive", True),
+                          "update_decay_steps": ("bool", False)},
+    "WarmUpLR": {"learning_rate": ("real", True), "warmup_steps": ("count", True)},
+}
+DYNAMIC_LR_ARGS: dict[str, dict[str, tuple[str, bool]]] = {
+    "piecewise_constant_lr": {"milestone": ("milestones", True), "learning_rates": ("reals", True)},
+    "exponential_decay_lr": {"learning_rate": ("real", True), "decay_rate": ("real", True), **_EPOCHS,
+                             "is_stair": ("bool", False)},
+    "natural_exp_decay_lr": {"learning_rate": ("real", True), "decay_rate": ("real", True), **_EPOCHS,
+                             "is_stair": ("bool", False)},
+    "inverse_decay_lr": {"learning_rate": ("real", True), "decay_rate": ("real", True), **_EPOCHS,
+                         "is_stair": ("bool", False)},
+    "cosine_decay_lr": {"min_lr": ("real", True), "max_lr": ("real", True), **_EPOCHS},
+    "polynomial_decay_lr": {"learning_rate": ("real", True), "end_learning_rate": ("real", True), **_EPOCHS,
+                            "power": ("positive", True), "update_decay_epoch": ("bool", False)},
+    "warmup_lr": {"learning_rate": ("real", True), "total_step": ("count", True), "step_per_epoch": ("count", True),
+                  "warmup_epoch": ("count", True)},
+}
+
+
+def _arg_ok(kind: str, v: Any) -> bool:
+    if kind == "real":
+        return _is_real(v) and math.isfinite(v)
+    if kind == "positive":
+        return _is_real(v) and math.isfinite(v) and v > 0
+    if kind == "count":
+        return _is_int(v) and 1 <= v <= MAX_STEPS
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "reals":
+        return isinstance(v, list) and bool(v) and all(_arg_ok("real", x) for x in v)
+    return (isinstance(v, list) and bool(v) and all(_arg_ok("count", x) for x in v)
+            and all(a < b for a, b in itertools.pairwise(v)))
+
+
+def check_schedule(tag: str, name: Any, args: Any, where: str) -> None:
+    """A ``$schedule`` / ``$dynamic_lr`` names a known one and gives exactly its arguments, well typed."""
+    table = SCHEDULE_ARGS if tag == "$schedule" else DYNAMIC_LR_ARGS
+    if not isinstance(name, str) or name not in table:
+        raise CaseFormatError(f"{where}: unknown {tag[1:]} {name!r}; known: {', '.join(table)}")
+    if not isinstance(args, dict):
+        raise CaseFormatError(f"{where}: {name} args must be an object")
+    spec = table[name]
+    unknown = sorted(set(args) - set(spec))
+    missing = sorted(k for k, (_, req) in spec.items() if req and k not in args)
+    if unknown or missing:
+        raise CaseFormatError(f"{where}: {name} args: unknown {unknown}, missing {missing}; takes {list(spec)}")
+    for k, v in args.items():
+        if not _arg_ok(spec[k][0], v):
+            raise CaseFormatError(f"{where}: {name} argument {k}={_short(v)} is not a valid {spec[k][0]} "
+                                  f"(counts are ints in [1, {MAX_STEPS}])")
+    if name == "piecewise_constant_lr" and len(args["milestone"]) != len(args["learning_rates"]):
+        raise CaseFormatError(f"{where}: piecewise_constant_lr needs as many learning_rates as milestones")
+
+
+def dynamic_lr_length(value: DynamicLRValue) -> int:
+    """How many values an ``nn.dynamic_lr`` builder returns (from its validated arguments)."""
+    if value.name == "piecewise_constant_lr":
+        return int(value.args["milestone"][-1])
+    return int(value.args["total_step"])
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -290,78 +446,242 @@ class Case:
 
 
 # ---- loading --------------------------------------------------------------------------------------
+# Limits: a case is refused before anything is allocated for it when it exceeds one of these
+# (docs/case-format.md). They bound what one case can cost the gate, reference and error model
+# included (the trajectory holds w, m, v and g after every step: about 4 x MAX_ELEMENTS float64).
+MAX_FILE_BYTES = 64 * 2**20  # a case file on disk
+MAX_DEPTH = 64  # JSON nesting
+MAX_NDIM = 32  # dimensions of a parameter or tensor (NumPy 1.x's limit)
+MAX_ELEMENTS = 4_000_000  # parameter elements + gradient elements over all steps + lr sequence lengths
+MAX_STEPS = 100_000  # updates (and counts inside schedules)
+MAX_PARAMS = 10_000  # named parameters
+
 
 def _require(cond: bool, msg: str) -> None:
     if not cond:
         raise CaseFormatError(msg)
 
 
+def check_plain(d: Any, source: str) -> None:
+    """JSON data only, at most MAX_DEPTH deep, finite numbers, ints below 2**63, UTF-8-encodable strings.
+
+    Iterative (a 100,000-deep object must not hit Python's recursion limit), before anything else reads
+    the object, so every later step may recurse and convert freely.
+    """
+    stack: list[tuple[Any, int, str]] = [(d, 1, "")]
+    while stack:
+        obj, depth, path = stack.pop()
+        _require(depth <= MAX_DEPTH, f"{source}: nested deeper than {MAX_DEPTH} levels at {path or 'top'}")
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                _require(isinstance(k, str), f"{source}: object keys must be strings at {path or 'top'}")
+                _check_str(k, source, path)
+                stack.append((v, depth + 1, f"{path}.{k}" if path else k))
+        elif isinstance(obj, list):
+            stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(obj))
+        elif isinstance(obj, str):
+            _check_str(obj, source, path)
+        elif isinstance(obj, float):
+            _require(math.isfinite(obj), f"{source}: {path}: non-finite number {obj!r}; write "
+                                         f'{{"$float": "{obj!r}"}} for a non-finite hyperparameter')
+        elif _is_int(obj):
+            _require(-(2**63) <= obj < 2**63, f"{source}: {path}: integer out of range (|x| < 2**63)")
+        else:
+            _require(obj is None or isinstance(obj, bool), f"{source}: {path}: {type(obj).__name__} is not JSON data")
+
+
+def _check_str(text: str, source: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CaseFormatError(f"{source}: {path or 'top'}: a string holds an unpaired surrogate") from None
+
+
+def _shape(p: dict[str, Any], i: int, source: str) -> tuple[int, ...]:
+    shape = p.get("shape")
+    _require(isinstance(shape, list) and all(_is_int(s) and s >= 0 for s in shape),
+             f"{source}: params[{i}].shape must be a list of non-negative ints")
+    _require(len(shape) <= MAX_NDIM, f"{source}: params[{i}].shape has {len(shape)} dimensions; at most {MAX_NDIM}")
+    _require(all(s <= MAX_ELEMENTS for s in shape) and math.prod(shape) <= MAX_ELEMENTS,
+             f"{source}: params[{i}].shape {shape} has {math.prod(shape)} elements; at most {MAX_ELEMENTS}")
+    return tuple(shape)
+
+
+def _param_specs(params: Any, source: str) -> list[ParamSpec]:
+    _require(isinstance(params, list), f"{source}: 'params' must be a list")
+    _require(len(params) <= MAX_PARAMS, f"{source}: {len(params)} parameters; at most {MAX_PARAMS}")
+    specs: list[ParamSpec] = []
+    for i, p in enumerate(params):
+        _require(isinstance(p, dict) and isinstance(p.get("name"), str),
+                 f"{source}: params[{i}] needs a string 'name'")
+        _require(p["name"] not in {s.name for s in specs}, f"{source}: params[{i}]: name {p['name']!r} is repeated")
+        _require("values" in p, f"{source}: params[{i}] needs 'values'")
+        specs.append(ParamSpec(p["name"], _shape(p, i, source), p["values"]))
+    return specs
+
+
+def _grad_elements(step: Any, t: int, shapes: Mapping[str, tuple[int, ...]], source: str) -> int:
+    """Validate the form of one step's gradients; their element count (nothing allocated)."""
+    _require(isinstance(step, dict) and set(step) == set(shapes),
+             f"{source}: grads[{t}] must give a gradient for every parameter {sorted(shapes)}")
+    total = 0
+    for n, g in step.items():
+        where = f"{source}: grads[{t}][{n}]"
+        _require(isinstance(g, dict) and len(g) == 1 and ("dense" in g or "sparse" in g),
+                 f"{where} must be {{'dense': ...}} or {{'sparse': ...}}")
+        if "dense" in g:
+            total += math.prod(shapes[n])
+            continue
+        sp = g["sparse"]
+        _require(isinstance(sp, dict) and set(sp) == {"indices", "values"},
+                 f"{where}: sparse is {{'indices': [...], 'values': ...}}")
+        _require(len(shapes[n]) >= 1, f"{where}: a 0-d parameter has no rows for a sparse gradient")
+        idx, rows = sp["indices"], shapes[n][0]
+        _require(isinstance(idx, list) and all(_is_int(i) and 0 <= i < rows for i in idx),
+                 f"{where}: sparse indices must be a flat list of ints in [0, {rows})")
+        total += len(idx) * math.prod(shapes[n][1:])
+    return total
+
+
+def _lr_length(value: Any) -> int | None:
+    """Values in a sequence learning rate (None for a fixed one or a schedule)."""
+    if isinstance(value, DynamicLRValue):
+        return dynamic_lr_length(value)
+    if isinstance(value, TensorValue):
+        return int(value.values.size) if value.values.ndim == 1 else None
+    if isinstance(value, IterValue):
+        return len(value.items)
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return len(value)
+    return None
+
+
+def _check_groups(groups: list[Any], names: set[str], source: str) -> list[Any]:
+    """The ``groups`` field holds well-formed dicts naming the case's parameters; their decoded lrs."""
+    lrs = []
+    for k, g in enumerate(groups):
+        where = f"{source}: groups[{k}]"
+        _require(isinstance(g, dict) and set(g) <= set(GROUP_KEYS), f"{where} must be a dict with keys in "
+                                                                    f"{list(GROUP_KEYS)}")
+        key = "order_params" if "order_params" in g else "params"
+        _require(key in g and (key == "params" or len(g) == 1),
+                 f"{where} needs 'params' (or holds 'order_params' alone)")
+        members = g[key]
+        _require(isinstance(members, list) and all(isinstance(m, str) for m in members) and set(members) <= names,
+                 f"{where}.{key} must list names of the case's parameters")
+        values = {v: decode_value(g[v], f"{where}.{v}") for v in ("lr", "weight_decay", "grad_centralization")
+                  if v in g}
+        lrs += [values["lr"]] if "lr" in values else []
+    return lrs
+
+
 def from_json(d: Any, source: str = "case") -> Case:
-    """Validate and build a Case; every problem is one ``CaseFormatError`` line naming the field."""
+    """Validate and build a Case; every problem is one ``CaseFormatError`` line naming the field.
+
+    Sizes are checked before any tensor is allocated (MAX_* above).
+    """
+    check_plain(d, source)
     _require(isinstance(d, dict), f"{source}: a case is a JSON object")
-    _require(d.get("format") == FORMAT, f"{source}: 'format' must be {FORMAT!r}, got {d.get('format')!r}")
+    _require(d.get("format") == FORMAT, f"{source}: 'format' must be {FORMAT!r}, got {_short(d.get('format'))}")
     kind = d.get("kind", "steps")
-    _require(kind in KINDS, f"{source}: 'kind' must be one of {KINDS}, got {kind!r}")
+    _require(kind in KINDS, f"{source}: 'kind' must be one of {KINDS}, got {_short(kind)}")
     clauses = d.get("clauses")
     _require(isinstance(clauses, list) and clauses and all(isinstance(c, str) for c in clauses),
              f"{source}: 'clauses' must be a non-empty list of clause IDs")
     unknown = [c for c in clauses if c not in BY_ID]
-    _require(not unknown, f"{source}: unknown clause ID(s) {unknown}; see `adam-conformance clauses`")
+    _require(not unknown, f"{source}: unknown clause ID(s) {_short(unknown)}; see `adam-conformance clauses`")
     dtype = d.get("dtype")
-    _require(dtype in FORMATS, f"{source}: 'dtype' must be one of {list(FORMATS)}, got {dtype!r}")
-    params = d.get("params")
-    _require(isinstance(params, list), f"{source}: 'params' must be a list")
-    specs = []
-    for i, p in enumerate(params):
-        _require(isinstance(p, dict) and isinstance(p.get("name"), str),
-                 f"{source}: params[{i}] needs a string 'name'")
-        shape = p.get("shape")
-        _require(isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape),
-                 f"{source}: params[{i}].shape must be a list of non-negative ints")
-        _require("values" in p, f"{source}: params[{i}] needs 'values'")
-        materialize(p["values"], shape, f"{source}: params[{i}]")
-        specs.append(ParamSpec(p["name"], tuple(shape), p["values"]))
-    names = {s.name for s in specs}
+    _require(isinstance(dtype, str) and dtype in FORMATS,
+             f"{source}: 'dtype' must be one of {list(FORMATS)}, got {_short(dtype)}")
+    specs = _param_specs(d.get("params"), source)
+    shapes = {s.name: s.shape for s in specs}
     hyper = d.get("hyper", {})
     _require(isinstance(hyper, dict), f"{source}: 'hyper' must be an object")
     bad = [k for k in hyper if k not in HYPER_KEYS]
-    _require(not bad, f"{source}: unknown hyperparameter(s) {bad}; allowed: {list(HYPER_KEYS)}")
+    _require(not bad, f"{source}: unknown hyperparameter(s) {_short(bad)}; allowed: {list(HYPER_KEYS)}")
+    decoded = {k: decode_value(v, f"{source}: hyper.{k}") for k, v in hyper.items()}
+    lrs = [decoded["learning_rate"]] if "learning_rate" in decoded else []
     groups = d.get("groups")
     _require(groups is None or isinstance(groups, list), f"{source}: 'groups' must be a list or null")
+    if groups is not None:
+        lrs += _check_groups(groups, set(shapes), source)
+    if d.get("params_arg") is not None:
+        refs = _param_refs(decode_value(d["params_arg"], f"{source}: params_arg"))
+        _require(refs <= set(shapes), f"{source}: params_arg names parameters the case does not define: "
+                                      f"{_short(sorted(refs - set(shapes)))}")
     grads = d.get("grads", [])
     _require(isinstance(grads, list), f"{source}: 'grads' must be a list (one object per step)")
+    _require(len(grads) <= MAX_STEPS, f"{source}: {len(grads)} steps; at most {MAX_STEPS}")
+    total = sum(math.prod(s.shape) for s in specs)
+    total += sum(_grad_elements(step, t, shapes, source) for t, step in enumerate(grads))
+    for lr in lrs:
+        n = _lr_length(lr)
+        total += n or 0
+        _require(kind != "steps" or n is None or n >= len(grads),
+                 f"{source}: a learning-rate sequence has {n} values for {len(grads)} steps")
+    _require(total <= MAX_ELEMENTS, f"{source}: {total} elements in parameters, gradients and learning rates; "
+                                    f"at most {MAX_ELEMENTS}")
     case = Case(tuple(clauses), dtype, tuple(specs), kind, hyper, None if groups is None else tuple(groups),
                 d.get("params_arg"), tuple(grads), str(d.get("title", "")))
-    if kind == "steps":
-        for t, step in enumerate(grads):
-            _require(isinstance(step, dict) and set(step) == names,
-                     f"{source}: grads[{t}] must give a gradient for every parameter {sorted(names)}")
-            for n, g in step.items():
-                _require(isinstance(g, dict) and ("dense" in g) != ("sparse" in g),
-                         f"{source}: grads[{t}][{n}] must be {{'dense': ...}} or {{'sparse': ...}}")
-        for t in range(len(grads)):
-            case.gradients(t)
-        if groups is not None:
-            for k, g in enumerate(groups):
-                _require(isinstance(g, dict) and set(g) <= set(GROUP_KEYS), f"{source}: groups[{k}] has unknown keys")
-                members = g.get("order_params", g.get("params", []))
-                _require(isinstance(members, list) and set(members) <= names,
-                         f"{source}: groups[{k}] names parameters that the case does not define")
+    case.param_values()
+    for t in range(len(grads)):
+        case.gradients(t)
     if "id" in d and d["id"] != case.id:
-        raise CaseFormatError(f"{source}: 'id' {d['id']} does not match the content ({case.id}); "
+        raise CaseFormatError(f"{source}: 'id' {_short(d['id'])} does not match the content ({case.id}); "
                               "the file was edited -- delete the 'id' field to accept the edit")
     return case
 
 
+def _param_refs(value: Any) -> set[str]:
+    """Names of every ``ParamRef`` inside a decoded value."""
+    if isinstance(value, ParamRef):
+        return {value.name}
+    if isinstance(value, IterValue):
+        value = value.items
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)) and not isinstance(value, (TensorValue, ScheduleValue, DynamicLRValue)):
+        return set().union(*(_param_refs(v) for v in value)) if value else set()
+    return set()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise CaseFormatError(f"JSON has no {name}: write {{\"$float\": \"{_CONSTANTS[name]}\"}} for a non-finite value")
+
+
+_CONSTANTS = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}
+
+
+def decode_text(raw: bytes, source: str) -> Any:
+    """UTF-8 JSON bytes -> data; NaN/Infinity literals, other encodings and runaway nesting refused."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) >= 2 and b"\x00" in raw[:4]):
+        raise CaseFormatError(f"{source}: the file looks like UTF-16 or UTF-32; case files are UTF-8")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CaseFormatError(f"{source}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except CaseFormatError as e:
+        raise CaseFormatError(f"{source}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise CaseFormatError(f"{source}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise CaseFormatError(f"{source}: JSON nested far deeper than {MAX_DEPTH} levels") from None
+    except ValueError as e:  # e.g. an integer literal of thousands of digits
+        raise CaseFormatError(f"{source}: not valid JSON ({str(e).splitlines()[0][:120]})") from None
+
+
 def load(path: str | Path) -> Case:
-    """Read one case file; a missing, unreadable or malformed file is one ``CaseFormatError`` line."""
+    """Read one case file; a missing, unreadable, oversized or malformed file is one ``CaseFormatError`` line."""
     p = Path(path)
     try:
-        text = p.read_text()
+        size = p.stat().st_size
+        _require(p.is_file(), f"{path}: not a regular file")
+        _require(size <= MAX_FILE_BYTES, f"{path}: {size} bytes; a case file holds at most {MAX_FILE_BYTES}")
+        with p.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         raise CaseFormatError(f"{path}: cannot read case file ({e.strerror})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CaseFormatError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    return from_json(data, str(path))
+    _require(len(raw) <= MAX_FILE_BYTES, f"{path}: more than {MAX_FILE_BYTES} bytes")
+    return from_json(decode_text(raw, str(path)), str(path))
