@@ -2,6 +2,10 @@
 
 Nothing is lost: a record is on disk before the next case starts, summaries are written to a temp
 file and renamed into place, and a partial ``results.jsonl`` (a killed run) stays readable.
+
+Nothing is made up either: reading back checks every line (``check_record``), so a damaged or edited
+file is one line naming the file and line (``RecordsError``), never a traceback or a silently dropped
+record. The one tolerated defect is a torn last line, which is what a killed writer leaves.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from .compare import ERROR_KINDS
 
 RESULTS = "results.jsonl"
 META = "run.json"
@@ -69,17 +75,150 @@ class RecordWriter:
         self.close()
 
 
+class RecordsError(ValueError):
+    """A results.jsonl or run.json that cannot be read back; one line naming the file (and line)."""
+
+
+VERDICTS = ("PASS", "FAIL", "ERROR", "UNSUPPORTED", "XFAIL", "XPASS")
+NONFINITE = ("inf", "-inf", "nan")  # how _clean writes a non-finite float
+REQUIRED: dict[str, str] = {"case_id": "str", "adapter": "str", "clauses": "strs", "dtype": "str", "verdict": "str",
+                            "message": "str"}
+OPTIONAL: dict[str, str] = {
+    "family": "str", "kind": "str", "title": "str", "raised": "str?", "error_kind": "str?", "raw_verdict": "str",
+    "max_abs_err": "num?", "max_rel_err": "num?", "bound": "num?", "ratio": "num?", "max_ulp": "int?",
+    "first_failing_step": "int?", "seq": "int", "seconds": "num", "worst": "dict?", "emulated": "strs",
+    "deviates": "strs", "explained_by": "strs?", "baseline": "str", "baseline_reason": "str", "case_file": "str",
+    "replay": "str",
+}
+_TYPE_WORDS = {"str": "a string", "strs": "a list of strings", "num": "a number", "int": "an integer",
+               "dict": "an object", "bool": "true or false"}
+
+
+def _is(kind: str, v: Any) -> bool:
+    if kind.endswith("?"):
+        return v is None or _is(kind[:-1], v)
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "strs":
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "num":
+        return (isinstance(v, (int, float)) and not isinstance(v, bool)) or v in NONFINITE
+    return isinstance(v, dict)
+
+
+def _short(v: Any) -> str:
+    text = json.dumps(v, ensure_ascii=True, default=repr)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def check_record(obj: Any) -> dict[str, Any]:
+    """``obj`` if it is a record this suite can have written; else ValueError saying what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"a record must be a JSON object, got {_short(obj)}")
+    for key in REQUIRED:
+        if key not in obj:
+            raise ValueError(f"record lacks {key!r}")
+    for key, kind in (*REQUIRED.items(), *OPTIONAL.items()):
+        if key in obj and not _is(kind, obj[key]):
+            raise ValueError(f"{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
+                             f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
+    if obj["verdict"] not in VERDICTS:
+        raise ValueError(f"unknown verdict {_short(obj['verdict'])}; expected one of {', '.join(VERDICTS)}")
+    if obj.get("error_kind") is not None and obj["error_kind"] not in ERROR_KINDS:
+        raise ValueError(f"unknown error_kind {_short(obj['error_kind'])}; expected one of {', '.join(ERROR_KINDS)}")
+    if "raw_verdict" in obj and obj["raw_verdict"] not in ("FAIL", "ERROR"):
+        raise ValueError(f"raw_verdict must be FAIL or ERROR, got {_short(obj['raw_verdict'])}")
+    cf = obj.get("case_file")
+    if cf is not None and (cf.startswith("/") or "\\" in cf or ".." in Path(cf).parts):
+        raise ValueError(f"case_file must be a path inside the run directory, got {_short(cf)}")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (this suite writes non-finite numbers as strings)")
+
+
+def parse_line(raw: bytes) -> dict[str, Any]:
+    """One results.jsonl line -> a checked record; ValueError (no location) for anything else."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
+    try:
+        obj = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not a JSON record ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("not a JSON record (nested too deeply)") from None
+    return check_record(obj)
+
+
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Every complete record of a results.jsonl; a torn last line (a killed writer) is skipped."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
+    """Every record of a results.jsonl, each checked (``check_record``). A last line without its newline
+    is a torn write (a killed writer) and is skipped, as ``RecordWriter(append=True)`` cuts it off; any
+    other line that is not a record raises RecordsError naming the file and line."""
+    try:
+        fh = open(path, "rb")
+    except OSError as e:
+        raise RecordsError(f"{path}: cannot read ({e.strerror or e})") from None
+    with fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.endswith(b"\n"):
+                return  # torn last line
+            if not raw.strip():
                 continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+                yield parse_line(raw)
+            except ValueError as e:
+                raise RecordsError(f"{path}:{n}: {e}") from None
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """run.json as a dict; RecordsError (one line) when it is unreadable, not UTF-8, not JSON or not an object."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise RecordsError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        obj = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError as e:
+        raise RecordsError(f"{path}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise RecordsError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except ValueError as e:  # NaN / Infinity literals
+        raise RecordsError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise RecordsError(f"{path}: not valid JSON (nested too deeply)") from None
+    try:
+        return check_meta(obj)
+    except ValueError as e:
+        raise RecordsError(f"{path}: {e}") from None
+
+
+META_FIELDS: dict[str, str] = {
+    "suite_version": "str", "spec_version": "str", "hypothesis": "str", "seed": "int", "max_examples": "int",
+    "clauses": "strs", "dtypes": "strs", "shard": "str?", "cases": "int", "complete": "bool", "options": "dict",
+    "wall_seconds": "num?", "environment": "dict", "timeout": "num",
+}
+
+
+def check_meta(obj: Any) -> dict[str, Any]:
+    """``obj`` if it has the shape of a run.json (the keys the gate reads, typed); else ValueError."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"run metadata must be a JSON object, got {_short(obj)}")
+    for key, kind in META_FIELDS.items():
+        if key in obj and not _is(kind, obj[key]):
+            raise ValueError(f"{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
+                             f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
+    adapters = obj.get("adapters", [])
+    if not isinstance(adapters, list) or not all(isinstance(a, dict) and isinstance(a.get("name"), str)
+                                                 for a in adapters):
+        raise ValueError(f"'adapters' must be a list of objects with a string 'name', got {_short(adapters)}")
+    return obj
 
 
 def atomic_write(path: Path, text: str) -> None:
