@@ -13,7 +13,7 @@ import numpy as np
 
 import reference as ref
 
-from .cases import Case, DynamicLRValue, ParamRef, ScheduleValue, SparseGrad, TensorValue
+from .cases import Case, DynamicLRValue, IterValue, NoneValue, ParamRef, ScheduleValue, SparseGrad, TensorValue
 
 
 class Expected(NamedTuple):
@@ -25,9 +25,16 @@ class Expected(NamedTuple):
 
 
 def to_reference(value: Any, params: Mapping[str, ref.Param]) -> Any:
-    """Case values -> reference values (tensors become ndarrays, schedules become data)."""
+    """Case values -> reference values (tensors become ndarrays, schedules become data).
+
+    An ``IterValue`` becomes a fresh one-shot iterator: the reference must read it exactly once.
+    """
     if isinstance(value, ParamRef):
         return params[value.name]
+    if isinstance(value, IterValue):
+        return iter([to_reference(v, params) for v in value.items])
+    if isinstance(value, NoneValue):
+        return None
     if isinstance(value, TensorValue):
         return np.asarray(value.values, dtype=np.float64)
     if isinstance(value, ScheduleValue):
@@ -36,6 +43,8 @@ def to_reference(value: Any, params: Mapping[str, ref.Param]) -> Any:
         return ref.DynamicLR(value.name, dict(value.args))
     if isinstance(value, list):
         return [to_reference(v, params) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(to_reference(v, params) for v in value)
     if isinstance(value, dict):
         return {k: to_reference(v, params) for k, v in value.items()}
     return value

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from .cases import Case
-from .strategies import CLAUSE_CASES, invalid_case, invalid_values
+from .strategies import CLAUSE_CASES
+from .validation_cases import VALIDATION_STRATEGIES, validation_cases
 
 VALIDATION_PREFIX = "VAL-"
 
@@ -66,14 +67,20 @@ def draw_cases(strategy: st.SearchStrategy[Case], n: int, rng_seed: int) -> list
     return list(found.values())
 
 
+def clause_strategy(clause: str, dtype: str) -> st.SearchStrategy[Case]:
+    """The hypothesis strategy of one clause in one dtype (what shrinking and explore mode draw from)."""
+    if clause.startswith(VALIDATION_PREFIX):
+        return VALIDATION_STRATEGIES[clause](dtype)
+    return CLAUSE_CASES[clause](dtype)
+
+
 def generate(clauses: Iterable[str], dtypes: Sequence[str], run_seed: int, max_examples: int) -> list[Case]:
     """Cases for every clause in every dtype."""
     out: dict[str, Case] = {}
     for clause in clauses:
-        if clause.startswith(VALIDATION_PREFIX):  # a small, known set: enumerate every broken value
+        if clause.startswith(VALIDATION_PREFIX):  # a small, known set: every refusal and acceptance
             for dtype in dtypes:
-                for bad in invalid_values(clause):
-                    case = invalid_case(clause, dtype, bad)
+                for case in validation_cases(clause, dtype):
                     out.setdefault(case.id, case)
             continue
         for dtype in dtypes:
