@@ -97,30 +97,37 @@ CLAUSES: tuple[Clause, ...] = (
            "Rows outside the indices move as the dense case makes them."),
     Clause("VAL-LR-TYPE", "VAL", "TypeError for a learning_rate of another type",
            "TypeError - If learning_rate is not one of int, float, Tensor, Iterable, LearningRateSchedule.",
-           "A str or None is not a learning rate."),
+           "A str or None is not a learning rate; a 2-d Tensor is a ValueError; int, bool (as 1.0/0.0), 0-d "
+           "and 1-d Tensors, lists, tuples and one-shot iterators are accepted (SPEC-NOTES 3, 5)."),
     Clause("VAL-PARAM-TYPE", "VAL", "TypeError for a params element of another type",
            "TypeError - If element of parameters is neither Parameter nor dict.",
-           "params=None or [] raise ValueError (MindSpore)."),
+           "params=None or [] raise ValueError, a bare Parameter TypeError, the same Parameter twice "
+           "ValueError; any iterable of Parameters is accepted, a one-shot iterator read once (SPEC-NOTES 5)."),
     Clause("VAL-FLOAT-TYPE", "VAL", "TypeError for non-float beta1/beta2/eps/loss_scale",
            "TypeError - If beta1, beta2, eps or loss_scale is not a float.",
-           "An int or a bool is not a float."),
+           "An int, a bool or a Tensor is not a float (SPEC-NOTES 5)."),
     Clause("VAL-WD-TYPE", "VAL", "TypeError for weight_decay neither float nor int",
-           "TypeError - If weight_decay is neither float nor int."),
+           "TypeError - If weight_decay is neither float nor int.",
+           "A bool or a Tensor is neither (MindSpore's type check); an int is accepted."),
     Clause("VAL-BOOL-TYPE", "VAL", "TypeError for non-bool use_locking/use_nesterov",
            "TypeError - If use_locking or use_nesterov is not a bool."),
     Clause("VAL-POSITIVE", "VAL", "ValueError for loss_scale or eps <= 0",
-           "ValueError - If loss_scale or eps is less than or equal to 0."),
+           "ValueError - If loss_scale or eps is less than or equal to 0.",
+           "inf and nan are ValueErrors too (SPEC-NOTES 5: not a legal value)."),
     Clause("VAL-BETA-RANGE", "VAL", "ValueError for beta outside (0, 1)",
            "ValueError - If beta1, beta2 is not in range (0.0, 1.0).",
            "Open interval; nan is not in it."),
-    Clause("VAL-WD-RANGE", "VAL", "ValueError for weight_decay < 0", "ValueError - If weight_decay is less than 0."),
+    Clause("VAL-WD-RANGE", "VAL", "ValueError for weight_decay < 0", "ValueError - If weight_decay is less than 0.",
+           "inf and nan are ValueErrors too (SPEC-NOTES 5)."),
     Clause("VAL-LR-RANGE", "VAL", "ValueError for a fixed lr < 0",
            "float: The fixed learning rate value. Must be equal to or greater than 0.",
-           "The seed names no type: ValueError, as MindSpore; nan is not >= 0."),
+           "The seed names no type: ValueError, as MindSpore; nan and inf are not legal values (SPEC-NOTES 5)."),
     Clause("VAL-GROUP", "VAL", "malformed group dicts raise at construction",
            "When the params is a list of dict, the string 'params', 'lr', 'weight_decay', 'grad_centralization' "
            "and 'order_params' are the keys can be parsed.",
-           "The seed names no type: any of TypeError/ValueError/KeyError/RuntimeError passes; the type is reported."),
+           "The seed names no type: any of TypeError/ValueError/KeyError/RuntimeError passes; the type is reported. "
+           "A group lr sequence must match a list/tuple/1-d learning_rate's length; an empty order_params is "
+           "ignored (SPEC-NOTES 3, 5)."),
 )
 
 BY_ID: dict[str, Clause] = {c.id: c for c in CLAUSES}
