@@ -10,18 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
+from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, EXIT_USAGE, ConformanceError, UsageError
 
-EXIT_OK, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A user mistake: printed as one line, exit 2."""
+__all__ = ["EXIT_INTERRUPTED", "EXIT_NONCONFORMANT", "EXIT_OK", "EXIT_USAGE", "UsageError", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,8 +49,8 @@ def _timeout(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
     return v
 
 
@@ -72,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("table", "md", "json"), default="table")
 
     ls = sub.add_parser("list", help="adapters, whether they can run here, and what they declare")
-    ls.add_argument("--adapter", action="append", default=[], metavar="A", help="also list this adapter spec")
+    ls.add_argument("--adapter", action="append", default=[], metavar="A",
+                    help="load this adapter spec in a worker and show what it declares")
+    ls.add_argument("--details", action="store_true",
+                    help="load every adapter in a worker (slow: imports each backend) and show what it declares")
+    ls.add_argument("--load-timeout", type=_timeout, default=120.0, metavar="SECONDS")
 
     r = sub.add_parser("run", help="generate cases, run adapters, judge, write reports")
     r.add_argument("--adapter", action="append", default=[], metavar="A",
@@ -85,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--clauses", default="", metavar="PATTERNS", help="comma-separated globs, e.g. 'UPD-*,DEC-L2'")
     r.add_argument("--dtypes", default="", metavar="LIST", help="comma-separated, e.g. float32,float64")
     r.add_argument("--timeout", type=_timeout, default=300.0, metavar="SECONDS", help="per case (default 300)")
+    r.add_argument("--load-timeout", type=_timeout, default=120.0, metavar="SECONDS",
+                   help="for a worker to import and describe its adapter (default 120)")
+    r.add_argument("--memory-limit-mb", type=_positive_int, default=6144, metavar="MIB",
+                   help="per worker resident memory; past it the worker is replaced and the case is an ERROR "
+                        "(default 6144)")
+    r.add_argument("--allow-unavailable", action="store_true",
+                   help="skip requested adapters that cannot run here instead of failing the run")
+    r.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                   help="reuse generated case sets from DIR (keyed by everything they depend on)")
     r.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N", help="worker processes per adapter")
     r.add_argument("--shard", type=_shard, default=None, metavar="K/N", help="run the K-th of N disjoint parts")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -105,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("case", type=Path)
     rp.add_argument("--adapter", required=True, metavar="A")
     rp.add_argument("--all-steps", action="store_true", help="print every step, not only the failing ones")
+    rp.add_argument("--timeout", type=_timeout, default=300.0, metavar="SECONDS")
+    rp.add_argument("--load-timeout", type=_timeout, default=120.0, metavar="SECONDS")
+
+    st = sub.add_parser("selftest", help="run the gate over a zoo of faulty and faithful Adams: kill rate, margins")
+    st.add_argument("--max-examples", type=_positive_int, default=3, metavar="N")
+    st.add_argument("--seed", type=_seed, default=0)
 
     rep = sub.add_parser("report", help="render (and merge) earlier runs")
     rep.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
@@ -115,8 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    try:
+        previous = signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         args = parser.parse_args(argv)
         if not args.command:
@@ -126,13 +151,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         handler = getattr(commands, f"cmd_{args.command}")
         return int(handler(args))
-    except UsageError as e:
-        print(f"adam-conformance: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    except ConformanceError as e:
+        print(f"adam-conformance: error: {_one_line(e)}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("adam-conformance: interrupted; finished records are in results.jsonl (use --resume)",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `adam-conformance clauses | head`: the reader left; that is not an error
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return EXIT_OK
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
 
 
 def github_summary_path(explicit: Path | None) -> Path | None:

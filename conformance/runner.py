@@ -1,8 +1,11 @@
-"""The run: cases -> (reference once, every adapter in its own worker) -> verdicts -> records.
+"""The run: cases -> (reference once, every adapter in its own workers) -> verdicts -> records.
 
-Each adapter lives in its own worker process (loky), so an implementation that raises, hangs,
-aborts or segfaults costs one ERROR record, never the run. Records are written in case order, so
-the same seed gives the same results.jsonl apart from timings.
+Each adapter lives in worker processes the gate owns (``conformance.workers``); the gate itself
+never imports an adapter. Cases are sent to every worker ahead of time and judged as answers
+arrive, so the run takes about as long as its slowest adapter; records are written in case order,
+so the same seed gives the same results.jsonl apart from timings. The records the verdict is
+computed from are the ones held here, in memory -- results.jsonl is checked against them at the
+end, so code under test that rewrites the file is caught, not believed.
 """
 
 from __future__ import annotations
@@ -11,54 +14,37 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import loky
-from loky.process_executor import TerminatedWorkerError
+from adapters.base import AdapterInfo, Outcome, Support, Unsupported
 
-from adapters.base import AdapterInfo, Support, Unsupported
-
-from . import __version__, worker
+from . import protocol
 from .cases import Case
-from .clauses import SPEC, SPEC_VERSION
-from .compare import ERROR, FAIL, UNSUPPORTED, Verdict, judge
+from .clauses import BY_ID
+from .compare import ERROR, UNSUPPORTED, Verdict, judge
 from .expected import Expected, expected
-from .records import META, RecordWriter, done_keys, read_records, write_json
+from .records import RESULTS, RecordWriter, dumps
+from .workers import AdapterPool, Answer, Dispatcher, Job, Limits
 
-DEFAULT_TIMEOUT = 300.0
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "GLOG_v": "4",
-              "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-
-
-@dataclass
-class RunConfig:
-    adapters: Sequence[str]
-    out: Path
-    seed: int = 0
-    max_examples: int = 6
-    clauses: tuple[str, ...] = ()
-    dtypes: tuple[str, ...] = ()
-    timeout: float = DEFAULT_TIMEOUT
-    jobs: int = 1
-    shard: tuple[int, int] | None = None
-    resume: bool = False
-    options: dict[str, Any] = field(default_factory=dict)
+OUTCOME_BLAME = "the adapter's output breaks the protocol (an adapter bug, not the implementation's nonconformance)"
 
 
 @dataclass
 class AdapterHandle:
-    """One adapter: its spec, what its worker said about it, and the executor it runs in."""
+    """One adapter: its spec, what its first worker said about it, and what it cost."""
 
     spec: str
-    described: dict[str, Any]
-    jobs: int
-    executor: Any = None
+    pool: AdapterPool
+    dispatcher: Dispatcher
     cases_run: int = 0
-    seconds: float = 0.0
-    compilations: int | None = None
+    seconds: float = 0.0  # the implementation's own time: construct + steps, measured in the worker
+
+    @property
+    def described(self) -> dict[str, Any]:
+        return self.pool.described or {"spec": self.spec, "name": self.spec, "available": False,
+                                       "reason": "not started"}
 
     @property
     def name(self) -> str:
@@ -68,6 +54,14 @@ class AdapterHandle:
     def available(self) -> bool:
         return bool(self.described.get("available"))
 
+    @property
+    def load_error(self) -> bool:
+        return bool(self.described.get("load_error"))
+
+    @property
+    def compilations(self) -> int | None:
+        return self.pool.compilations
+
     def info(self) -> AdapterInfo | None:
         d = self.described.get("info")
         if not d:
@@ -75,52 +69,41 @@ class AdapterHandle:
         return AdapterInfo(d["name"], d["description"], d["versions"], d["device"], tuple(d["dtypes"]),
                            {k: Support(v) for k, v in d["support"].items()}, d["notes"])
 
-    def pool(self) -> Any:
-        if self.executor is None:
-            # One thread per worker: torch's fused/sparse kernels otherwise fight over the cores.
-            self.executor = loky.ProcessPoolExecutor(max_workers=self.jobs, env=WORKER_ENV,
-                                                     initializer=worker.initialize)
-        return self.executor
-
-    def kill(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=False, kill_workers=True)
-            self.executor = None
+    def meta(self) -> dict[str, Any]:
+        return {**self.described, "spec": self.spec, "cases_run": self.cases_run, "seconds": round(self.seconds, 3),
+                "start_seconds": None if self.pool.start_seconds is None else round(self.pool.start_seconds, 3),
+                "compilations": self.compilations, "worker_restarts": self.pool.respawns}
 
 
-def start(spec: str, jobs: int = 1, timeout: float = DEFAULT_TIMEOUT) -> AdapterHandle:
-    """Start an adapter's worker and ask it to describe itself (probes run there, not here)."""
-    h = AdapterHandle(spec, {}, jobs)
-    why = None
-    try:
-        h.described = h.pool().submit(worker.describe, spec).result(timeout=timeout)
-    except (TerminatedWorkerError, loky.BrokenProcessPool) as e:
-        why = f"worker died while loading the adapter: {_first_line(e)}"
-    except loky.TimeoutError:
-        why = f"timed out after {timeout:g} s while loading the adapter"
-    except Exception as e:  # available()/info() raised: the adapter is broken, not unavailable
-        why = f"loading the adapter raised {type(e).__name__}: {_first_line(e)}"
-    if why is not None:
-        h.kill()
-        # A load failure is an ERROR for every case, never an UNSUPPORTED that would pass the gate.
-        h.described = {"spec": spec, "name": spec, "available": False, "reason": why, "load_error": True}
-    return h
+def start(specs: Sequence[str], jobs: int, limits: Limits, log_dir: Path | None,
+          token: str) -> tuple[list[AdapterHandle], Dispatcher]:
+    """Start one worker per adapter (they load in parallel, while the gate generates cases)."""
+    pools = [AdapterPool(s, jobs, limits, log_dir, token, i) for i, s in enumerate(specs)]
+    d = Dispatcher(pools)
+    for p in pools:
+        p.start()
+    return [AdapterHandle(p.spec, p, d) for p in pools], d
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:300]
+def wait_described(handles: Sequence[AdapterHandle]) -> None:
+    """Until every adapter's first worker said what it is (or failed to load, within the load timeout)."""
+    if not handles:
+        return
+    d = handles[0].dispatcher
+    while any(h.pool.described is None for h in handles):
+        d.poll(0.1)
 
 
-def run_in_worker(h: AdapterHandle, case: Case, timeout: float) -> Any | None:
-    """One case on one adapter outside the main run (shrinking, exploring): its outcome, or None when
-    the worker crashed or hung (the worker is replaced; the main run records such faults)."""
-    try:
-        outcome, _, _ = h.pool().submit(worker.run_case, h.spec, case.to_json()).result(timeout=timeout)
-    except Exception:
-        h.kill()
+def run_in_worker(h: AdapterHandle, case: Case, timeout: float) -> Outcome | None:
+    """One case on one adapter outside the main run (replay, shrinking, exploring): its validated
+    outcome, or None when the worker crashed, hung or broke the protocol (the main run records those)."""
+    ans = h.dispatcher.run_one(h.pool, case.to_json(), timeout)
+    if ans is None or ans.fault is not None:
         return None
-    return outcome
+    try:
+        return protocol.outcome(ans.wire, case)
+    except protocol.OutcomeError:
+        return None
 
 
 def shard_of(case_id: str, n: int) -> int:
@@ -134,11 +117,8 @@ def select_shard(cases: Iterable[Case], shard: tuple[int, int] | None) -> list[C
     return [c for c in cases if shard_of(c.id, n) == k - 1]
 
 
-def _skip_reason(case: Case, h: AdapterHandle) -> str | None:
-    if not h.available:
-        return str(h.described.get("reason") or "not available")
-    info = h.info()
-    assert info is not None
+def declared_skip(case: Case, info: AdapterInfo) -> str | None:
+    """Why the adapter's declaration excludes this case (dtype or clause), or None."""
     if case.dtype not in info.dtypes:
         return f"{case.dtype} not among the dtypes it runs ({', '.join(info.dtypes)})"
     for c in case.clauses:
@@ -147,112 +127,193 @@ def _skip_reason(case: Case, h: AdapterHandle) -> str | None:
     return None
 
 
-def record_of(case: Case, h: AdapterHandle, v: Verdict, seconds: float) -> dict[str, Any]:
+def record_of(case: Case, h: AdapterHandle, v: Verdict, seconds: float, unsupported_by: str | None = None
+              ) -> dict[str, Any]:
     info = h.info()
     emulated = [c for c in case.clauses if info and info.support_for(c) is Support.EMULATED]
-    return {
+    rec = {
         "case_id": case.id, "adapter": h.name, "clauses": list(case.clauses), "family": case.family,
         "dtype": case.dtype, "kind": case.kind, "title": case.title, "verdict": v.verdict,
         "max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err, "max_ulp": v.max_ulp, "bound": v.bound,
         "ratio": v.ratio, "worst": v.worst, "message": v.message, "raised": v.raised, "error_kind": v.error_kind,
-        "emulated": emulated,
-        "first_failing_step": v.extra.get("first_failing_step"),
-        "deviates": v.extra.get("deviates", list(case.clauses) if v.verdict in (FAIL, ERROR) else []),
+        "emulated": emulated, "first_failing_step": v.extra.get("first_failing_step"),
+        "deviates": v.extra.get("deviates", list(case.clauses) if v.verdict in ("FAIL", ERROR) else []),
         "explained_by": v.extra.get("explained_by"), "seconds": round(seconds, 4),
     }
+    if v.verdict == UNSUPPORTED:
+        rec["unsupported_by"] = unsupported_by or "outcome"
+    if v.extra.get("trace") is not None:
+        rec["trace"] = v.extra["trace"]
+    return rec
+
+
+@dataclass
+class Timing:
+    """Where the gate's own time went (run.json ``timing``)."""
+
+    judge_seconds: float = 0.0  # reference + error model + comparison
+    write_seconds: float = 0.0
+    wait_seconds: float = 0.0  # waiting on workers (IPC + the implementations themselves)
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 class Runner:
-    """Runs cases over adapter handles, writing records; ``on_record`` sees each record as written."""
+    """Runs cases over adapter handles; ``on_record`` sees (and may annotate) each record before it is written."""
 
-    def __init__(self, handles: Sequence[AdapterHandle], cfg: RunConfig,
-                 on_record: Callable[[dict[str, Any], Case], None] | None = None) -> None:
-        self.handles, self.cfg, self.on_record = handles, cfg, on_record
+    def __init__(self, handles: Sequence[AdapterHandle], on_record: Callable[[dict[str, Any], Case], None] | None
+                 = None, progress: Callable[[int], None] | None = None, tracer: Callable[..., Any] | None = None
+                 ) -> None:
+        self.handles, self.on_record, self.progress, self.tracer = list(handles), on_record, progress, tracer
+        self.records: list[dict[str, Any]] = []  # what the verdict is computed from
+        self.timing = Timing()
 
-    def _collect(self, h: AdapterHandle, case: Case, fut: Future[Any], started: float) -> tuple[Verdict, float, Any]:
-        remaining = max(self.cfg.timeout - (time.monotonic() - started), 0.01)
+    def _verdict(self, case: Case, exp: Expected, h: AdapterHandle, ans: Answer) -> Verdict:
+        if ans.fault is not None:
+            return Verdict(ERROR, ans.message, error_kind=ans.fault)
         try:
-            outcome, seconds, comps = fut.result(timeout=remaining)
-        except loky.TimeoutError:
-            h.kill()
-            v = Verdict(ERROR, f"timed out after {self.cfg.timeout:g} s (worker killed)", error_kind="timeout")
-            return v, self.cfg.timeout, None
-        except (TerminatedWorkerError, loky.BrokenProcessPool) as e:
-            h.kill()
-            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            v = Verdict(ERROR, f"worker process died: {why[:300]}", error_kind="crashed")
-            return v, time.monotonic() - started, None
-        except Exception as e:  # unpicklable outcome and the like: the adapter's fault, one record
-            return Verdict(ERROR, f"adapter returned something unusable: {type(e).__name__}: {e}",
-                           error_kind="protocol"), 0.0, None
-        h.compilations = comps
-        return Verdict("PENDING"), seconds, outcome
+            out = protocol.outcome(ans.wire, case)
+        except protocol.OutcomeError as e:
+            return Verdict(ERROR, f"{OUTCOME_BLAME}: {e}", error_kind="protocol")
+        if isinstance(out, Unsupported):
+            return Verdict(UNSUPPORTED, out.reason)
+        try:
+            v = judge(case, exp, out)
+        except Exception as e:  # a valid-looking outcome the judge cannot digest: that adapter's record only
+            return Verdict(ERROR, f"{OUTCOME_BLAME}: judging it raised {type(e).__name__}: {str(e)[:200]}",
+                           error_kind="protocol")
+        if self.tracer is not None and v.verdict == "FAIL" and exp.trajectory is not None:
+            try:
+                v.extra["trace"] = self.tracer(case, exp, out, v)
+            except Exception:  # a picture is optional; the verdict is not
+                pass
+        return v
 
-    def run(self, cases: Sequence[Case], writer: RecordWriter, skip: set[tuple[str, str]] | None = None,
-            progress: Callable[[int], None] | None = None) -> None:
+    def _immediate(self, case: Case, h: AdapterHandle) -> Verdict | None:
+        """The verdict of a (case, adapter) pair that needs no worker, or None to run it."""
+        if h.load_error:
+            return Verdict(ERROR, str(h.described.get("reason")), error_kind="load")
+        info = h.info()
+        if info is None:
+            return Verdict(UNSUPPORTED, str(h.described.get("reason") or "not available"))
+        why = declared_skip(case, info)
+        return None if why is None else Verdict(UNSUPPORTED, why)
+
+    def run(self, cases: Sequence[Case], writer: RecordWriter, skip: set[tuple[str, str]] | None = None) -> None:
         skip = skip or set()
-        window = max(1, self.cfg.jobs)
-        for start_i in range(0, len(cases), window):
-            chunk = cases[start_i:start_i + window]
-            exps: list[Expected] = [expected(c) for c in chunk]
-            pending: list[list[tuple[AdapterHandle, Any, float] | None]] = []
-            for case in chunk:
-                row: list[tuple[AdapterHandle, Any, float] | None] = []
-                for h in self.handles:
-                    if (case.id, h.name) in skip or _skip_reason(case, h):
-                        row.append(None)
-                        continue
-                    row.append((h, h.pool().submit(worker.run_case, h.spec, case.to_json()), time.monotonic()))
-                pending.append(row)
-            for case, exp, row in zip(chunk, exps, pending):
-                for h, slot in zip(self.handles, row):
-                    if (case.id, h.name) in skip:
-                        if progress:
-                            progress(1)
-                        continue
-                    if slot is None and h.described.get("load_error"):
-                        v, seconds = Verdict(ERROR, str(h.described.get("reason")), error_kind="load"), 0.0
-                    elif slot is None:
-                        v, seconds = Verdict(UNSUPPORTED, _skip_reason(case, h) or ""), 0.0
-                    else:
-                        v, seconds, outcome = self._collect(h, case, slot[1], slot[2])
-                        if v.verdict == "PENDING":
-                            v = judge(case, exp, outcome) if not isinstance(outcome, Unsupported) else \
-                                Verdict(UNSUPPORTED, outcome.reason)
-                        h.cases_run += 1
-                        h.seconds += seconds
-                    rec = record_of(case, h, v, seconds)
-                    if self.on_record:  # may annotate (baseline, saved case file) before it is written
-                        self.on_record(rec, case)
-                    writer.write(rec)
-                    if progress:
-                        progress(1)
+        n, m = len(cases), len(self.handles)
+        slots: list[list[dict[str, Any] | None]] = [[None] * m for _ in range(n)]
+        left = [0] * n
+        exps: dict[int, Expected] = {}
+        index = {id(h.pool): i for i, h in enumerate(self.handles)}
+        outstanding = 0
+        done_pairs: list[list[bool]] = [[False] * m for _ in range(n)]
+        for hi, h in enumerate(self.handles):
+            jobs = []
+            for ci, case in enumerate(cases):
+                if (case.id, h.name) in skip:
+                    done_pairs[ci][hi] = True
+                    continue
+                v = self._immediate(case, h)
+                if v is not None:
+                    by = "declared" if v.verdict == UNSUPPORTED else None
+                    slots[ci][hi] = record_of(case, h, v, 0.0, by)
+                    continue
+                jobs.append(Job(ci, case.to_json()))
+                left[ci] += 1
+            outstanding += len(jobs)
+            h.dispatcher.submit(h.pool, jobs)
+        d = self.handles[0].dispatcher if self.handles else None
+        flushed = 0
+        while True:
+            while flushed < n and left[flushed] == 0:
+                self._flush(cases[flushed], slots[flushed], done_pairs[flushed], writer)
+                slots[flushed] = []
+                exps.pop(flushed, None)
+                flushed += 1
+            if outstanding == 0 or d is None:
+                break
+            t0 = time.perf_counter()
+            answers = d.poll(0.2)
+            self.timing.wait_seconds += time.perf_counter() - t0
+            for pool, ans in answers:
+                if ans is None or ans.job.key < 0:
+                    continue
+                hi = index[id(pool)]
+                h = self.handles[hi]
+                ci = ans.job.key
+                case = cases[ci]
+                t1 = time.perf_counter()
+                if ci not in exps:
+                    exps[ci] = expected(case)
+                v = self._verdict(case, exps[ci], h, ans)
+                self.timing.judge_seconds += time.perf_counter() - t1
+                h.cases_run += 1
+                h.seconds += ans.seconds
+                slots[ci][hi] = record_of(case, h, v, ans.seconds)
+                left[ci] -= 1
+                outstanding -= 1
 
-    def close(self) -> None:
-        for h in self.handles:
-            h.kill()
+    def _flush(self, case: Case, row: list[dict[str, Any] | None], done: list[bool], writer: RecordWriter) -> None:
+        t0 = time.perf_counter()
+        for rec, was_done in zip(row, done):
+            if was_done:
+                if self.progress:
+                    self.progress(1)
+                continue
+            assert rec is not None
+            if self.on_record:  # may annotate (baseline, saved case file) before it is written
+                self.on_record(rec, case)
+            writer.write(rec)
+            self.records.append(rec)
+            if self.progress:
+                self.progress(1)
+        self.timing.write_seconds += time.perf_counter() - t0
 
 
 def environment() -> dict[str, Any]:
     return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine()}
 
 
-def run_meta(cfg: RunConfig, handles: Sequence[AdapterHandle], n_cases: int, complete: bool,
-             wall: float) -> dict[str, Any]:
-    return {
-        "suite": "adam-conformance", "suite_version": __version__, "spec": SPEC, "spec_version": SPEC_VERSION,
-        "seed": cfg.seed, "max_examples": cfg.max_examples, "clauses": list(cfg.clauses), "dtypes": list(cfg.dtypes),
-        "shard": None if cfg.shard is None else f"{cfg.shard[0]}/{cfg.shard[1]}", "cases": n_cases,
-        "complete": complete, "wall_seconds": round(wall, 2), "environment": environment(), "options": cfg.options,
-        "adapters": [{**h.described, "cases_run": h.cases_run, "seconds": round(h.seconds, 3),
-                      "compilations": h.compilations} for h in handles],
-    }
+def check_file(out: Path, records: Sequence[dict[str, Any]]) -> bool:
+    """Whether results.jsonl holds exactly the records the gate wrote (nothing rewritten behind its back)."""
+    want = "".join(dumps(r) + "\n" for r in records)
+    try:
+        return (out / RESULTS).read_text(encoding="utf-8") == want
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
-def resume_skip(out: Path) -> set[tuple[str, str]]:
-    path = out / "results.jsonl"
-    return done_keys(read_records(path)) if path.exists() else set()
+def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
+                    records: Sequence[dict[str, Any]]) -> list[str]:
+    """Why the run cannot be green although no verdict is bad: adapters that judged nothing.
 
-
-def write_meta(cfg: RunConfig, handles: Sequence[AdapterHandle], n_cases: int, complete: bool, wall: float) -> None:
-    write_json(cfg.out / META, run_meta(cfg, handles, n_cases, complete, wall))
+    Every available adapter must judge at least one case of every clause family for which the run
+    had a case its declaration admits (dtype declared, no clause declared unsupported); an adapter
+    that declines every such case at run time (Unsupported outcomes) judged nothing there."""
+    problems: list[str] = []
+    judged: dict[str, set[str]] = {}
+    for r in records:
+        if r["verdict"] != UNSUPPORTED:
+            judged.setdefault(r["adapter"], set()).add(r["case_id"])
+    for h in handles:
+        info = h.info()
+        if info is None:
+            continue
+        if not info.dtypes:
+            problems.append(f"{h.name}: declares no dtypes, so nothing was judged")
+            continue
+        mine = judged.get(h.name, set())
+        admitted: dict[str, list[Case]] = {}
+        for c in cases:
+            if declared_skip(c, info) is None:
+                admitted.setdefault(BY_ID[c.clauses[0]].family if c.clauses[0] in BY_ID else c.family,
+                                    []).append(c)
+        if cases and not admitted:
+            problems.append(f"{h.name}: its declaration (dtypes {', '.join(info.dtypes)}, unsupported clauses) "
+                            "admits none of this run's cases, so nothing was judged")
+            continue
+        for fam, cs in sorted(admitted.items()):
+            if not any(c.id in mine for c in cs):
+                problems.append(f"{h.name}: judged no {fam} case ({len(cs)} admitted by its declaration were all "
+                                "declined at run time)")
+    return problems

@@ -1,0 +1,612 @@
+"""The gate as a library call: ``run(RunConfig(...)) -> RunResult``; the CLI is a thin shell around it.
+
+Everything ``adam-conformance run`` does happens here -- check the inputs, start the workers,
+generate cases, run and judge them, apply the baseline, shrink new failures, write the records and
+reports -- and progress is reported through ``on_event`` instead of printed. The exit code obeys
+one contract (``docs/gate.md``): 0 only when every requested adapter was available and judged
+cases of every clause family its declaration admits, and every verdict is PASS, XFAIL or
+UNSUPPORTED; code under test never runs in this process, so it can neither pick the exit code
+nor touch the records it is computed from.
+
+Example::
+
+    import conformance
+    result = conformance.run(conformance.RunConfig(adapters=["reference-f32"], out="reports/mine",
+                                                   clauses="UPD-*", dtypes="float32"))
+    print(result.exit_code, result.counts())
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from . import baseline as bl
+from .cases import Case, CaseFormatError, load
+from .clauses import SPEC, SPEC_VERSION, select
+from .corpus import corpus_cases
+from .dtypes import parse_dtypes
+from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, OutputPathError, UsageError
+from .model import Event, Record
+from .records import META, RESULTS, RecordWriter, atomic_write, read_records, write_json
+from .workers import DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Limits, new_token
+
+OnEvent = Callable[[Event], None]
+BAD_VERDICTS = ("FAIL", "ERROR", "XPASS")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to run. Strings are parsed as on the command line (``clauses="UPD-*,DEC-L2"``).
+
+    ``adapters`` empty means every built-in adapter; an adapter that cannot run here fails the run
+    unless ``allow_unavailable`` (then it is skipped and said so).
+    """
+
+    adapters: Sequence[str] = ()
+    out: Path | str = Path("reports/latest")
+    seed: int = 0
+    max_examples: int = 6
+    clauses: str | Sequence[str] = ""
+    dtypes: str | Sequence[str] = ""
+    timeout: float = DEFAULT_TIMEOUT
+    load_timeout: float = DEFAULT_LOAD_TIMEOUT
+    memory_limit_mb: int = DEFAULT_MEMORY_MB
+    jobs: int = 1
+    shard: tuple[int, int] | None = None
+    resume: bool = False
+    baseline: Path | str | None = None
+    update_baseline: Path | str | None = None
+    allow_unavailable: bool = False
+    explore: bool = False
+    corpus: bool = True
+    shrink: bool = True
+    hypothesis_shrink: bool = False
+    summary_md: Path | str | None = None
+    cache_dir: Path | str | None = None
+
+
+@dataclass
+class RunResult:
+    """What a run found. ``exit_code`` follows the gate's contract; ``problems`` says why it is not 0."""
+
+    exit_code: int
+    records: list[Record]
+    meta: dict[str, Any]
+    out: Path
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == EXIT_OK
+
+    def counts(self) -> dict[str, int]:
+        """Records per verdict, e.g. ``{"PASS": 540, "XFAIL": 12}``."""
+        return dict(Counter(r.verdict for r in self.records))
+
+
+# ---- checking the inputs before any work ---------------------------------------------------------
+
+def _split(x: str | Sequence[str]) -> str:
+    return x if isinstance(x, str) else ",".join(x)
+
+
+def _writable_dir(path: Path, what: str) -> None:
+    """``path`` is (or can be made) a writable directory; nothing is created here."""
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{what} {path} is a file, not a directory")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputPathError(f"{what} {path}: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what} {path} cannot be written (permission denied on {probe})")
+
+
+def _writable_file(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise OutputPathError(f"{what} {path} is a directory; give a file path")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputPathError(f"{what} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputPathError(f"{what} {path} cannot be written (permission denied)")
+
+
+def _check_adapter_specs(specs: Sequence[str]) -> None:
+    from . import registry
+
+    check = getattr(registry, "check_syntax", None) or _basic_syntax
+    for s in specs:
+        if not isinstance(s, str) or not s.strip():
+            raise UsageError(f"--adapter {s!r}: empty adapter name")
+        try:
+            check(s)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+
+
+def _basic_syntax(spec: str) -> None:
+    """Without importing anything: a built-in name, a generic prefix, an existing FILE.py:NAME or MOD:NAME."""
+    if spec in _all_builtins():
+        return
+    target, sep, attr = spec.rpartition(":")
+    if sep and target.endswith(".py"):
+        if not Path(target).is_file():
+            raise ValueError(f"--adapter {spec}: no such file {target}")
+        return
+    if sep and target and attr:
+        return
+    raise ValueError(f"--adapter {spec}: unknown adapter; built-ins are {', '.join(_all_builtins())}; or use "
+                     "torch:MODULE:CLASS, optax:MODULE:FUNCTION, path/to/file.py:NAME, package.module:NAME")
+
+
+def _all_builtins() -> list[str]:
+    from . import registry
+
+    names = getattr(registry, "names", None) or registry.builtin_names
+    return list(names())
+
+
+@dataclass
+class _Plan:
+    cfg: RunConfig
+    out: Path
+    specs: list[str]
+    clauses: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    entries: list[bl.Entry]
+    seed: int
+    options: dict[str, Any]
+    previous_meta: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(cfg: RunConfig) -> _Plan:
+    """Validate everything a run needs; raises a ConformanceError (one line) before any work is done."""
+    try:
+        clauses = tuple(c.id for c in select(_split(cfg.clauses)))
+        dtypes = tuple(parse_dtypes(_split(cfg.dtypes)))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if not clauses:
+        raise UsageError(f"--clauses {_split(cfg.clauses)!r} selects no clause; see `adam-conformance clauses`")
+    for name, v in (("timeout", cfg.timeout), ("load timeout", cfg.load_timeout)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise UsageError(f"{name} must be a finite number of seconds > 0, got {v!r}")
+    if not (isinstance(cfg.memory_limit_mb, int) and cfg.memory_limit_mb > 0):
+        raise UsageError(f"memory limit must be a whole number of MiB > 0, got {cfg.memory_limit_mb!r}")
+    if not (isinstance(cfg.jobs, int) and cfg.jobs >= 1) or not (isinstance(cfg.max_examples, int)
+                                                                 and cfg.max_examples >= 1):
+        raise UsageError("jobs and max_examples must be whole numbers >= 1")
+    explicit = list(dict.fromkeys(cfg.adapters))
+    _check_adapter_specs(explicit)
+    specs = explicit or _all_builtins()
+    out = Path(cfg.out)
+    if cfg.resume:
+        if not (out / RESULTS).exists():
+            raise UsageError(f"--resume: {out} holds no {RESULTS} to continue")
+    _writable_dir(out, "--out")
+    if cfg.update_baseline is not None:
+        _writable_file(Path(cfg.update_baseline), "--update-baseline")
+    if cfg.summary_md is not None:
+        _writable_file(Path(cfg.summary_md), "--summary-md")
+    entries: list[bl.Entry] = []
+    if cfg.baseline is not None:
+        try:
+            entries = bl.load(Path(cfg.baseline))
+        except bl.BaselineError as e:
+            raise UsageError(str(e)) from None
+    seed = cfg.seed
+    if cfg.explore:
+        seed = int(time.time() * 1000) % (2**31)
+    options = {"baseline": str(cfg.baseline) if cfg.baseline else None, "explore": cfg.explore,
+               "corpus": cfg.corpus, "allow_unavailable": cfg.allow_unavailable}
+    p = _Plan(cfg, out, specs, clauses, dtypes, entries, seed, options)
+    if cfg.resume:
+        p.previous_meta = _previous_meta(out)
+    return p
+
+
+def _previous_meta(out: Path) -> dict[str, Any]:
+    try:
+        prev = json.loads((out / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise UsageError(f"--resume: {out / META} is missing or not valid JSON; rerun without --resume") from None
+    if not isinstance(prev, dict):
+        raise UsageError(f"--resume: {out / META} is not a JSON object; rerun without --resume")
+    return prev
+
+
+def _check_resume(p: _Plan, handles: Sequence[Any]) -> None:
+    """The run being started must be the one it continues (same options, seed, adapters and versions)."""
+    from . import compat
+
+    new = {**_config_meta(p), "spec_version": SPEC_VERSION, "hypothesis": _versions()["hypothesis"],
+           "adapters": [h.meta() for h in handles]}
+    try:
+        compat.check_resume(p.previous_meta, new)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _config_meta(p: _Plan) -> dict[str, Any]:
+    return {"suite_version": __version__, "seed": p.seed, "max_examples": p.cfg.max_examples,
+            "clauses": list(p.clauses), "dtypes": list(p.dtypes), "options": p.options,
+            "shard": None if p.cfg.shard is None else f"{p.cfg.shard[0]}/{p.cfg.shard[1]}",
+            "timeout": p.cfg.timeout}
+
+
+# ---- the run -------------------------------------------------------------------------------------
+
+def _emit(on_event: OnEvent | None, kind: str, message: str = "", **kw: Any) -> None:
+    if on_event is not None:
+        on_event(Event(kind, message, **kw))
+
+
+def _cases(p: _Plan) -> list[Case]:
+    from .generate import generate
+
+    found: dict[str, Case] = {}
+    if p.cfg.corpus:
+        for c in corpus_cases():
+            if set(c.clauses) & set(p.clauses) and c.dtype in p.dtypes:
+                found.setdefault(c.id, c)
+    kwargs: dict[str, Any] = {}
+    if p.cfg.cache_dir is not None:
+        kwargs["cache_dir"] = Path(p.cfg.cache_dir)
+    try:
+        generated = generate(p.clauses, p.dtypes, p.seed, p.cfg.max_examples, **kwargs)
+    except TypeError:  # a generate() without the cache
+        generated = generate(p.clauses, p.dtypes, p.seed, p.cfg.max_examples)
+    for c in generated:
+        found.setdefault(c.id, c)
+    return list(found.values())
+
+
+def _relative(path: Path) -> str:
+    """A path as reports may show it: relative to the working directory, never absolute."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover -- another drive
+        return path.name
+
+
+def _prepare_out(out: Path, resume: bool) -> None:
+    if resume:
+        return
+    for name in (RESULTS, META, "summary.json", "summary.md", "junit.xml", "report.html"):
+        (out / name).unlink(missing_ok=True)
+    for d in ("failures", "minimal", "new-corpus", "logs"):
+        shutil.rmtree(out / d, ignore_errors=True)
+
+
+def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
+    """Run the gate. Raises a ``ConformanceError`` for bad input (before any work); never for code under test."""
+    from . import runner
+
+    p = plan(config)
+    cfg = p.cfg
+    p.out.mkdir(parents=True, exist_ok=True)
+    _prepare_out(p.out, cfg.resume)
+    if cfg.explore:
+        _emit(on_event, "note", f"explore: fresh seed {p.seed} (replay this search with --seed {p.seed})")
+    t0 = time.monotonic()
+    token = new_token()
+    limits = Limits(float(cfg.timeout), float(cfg.load_timeout), int(cfg.memory_limit_mb))
+    _emit(on_event, "phase", "starting adapter workers", total=len(p.specs))
+    handles, dispatcher = runner.start(p.specs, cfg.jobs, limits, p.out / "logs", token)
+    problems: list[str] = []
+    warnings: list[str] = []
+    complete = False
+    records: list[dict[str, Any]] = []
+    timing: dict[str, Any] = {}
+    cases: list[Case] = []
+    all_cases: list[Case] = []
+    writing = False  # results.jsonl is the gate's from here on
+    try:
+        g0 = time.monotonic()
+        if not cfg.explore:  # generation overlaps the workers' start (they import their libraries meanwhile)
+            _emit(on_event, "phase", "generating cases")
+            all_cases = _cases(p)
+        timing["generation_seconds"] = round(time.monotonic() - g0, 3)
+        runner.wait_described(handles)
+        timing["start_wait_seconds"] = round(time.monotonic() - g0 - timing["generation_seconds"], 3)
+        handles, problems, warnings = _screen(handles, cfg, on_event)
+        if cfg.resume:
+            _check_resume(p, handles)
+        if cfg.explore:
+            from .explore import explore
+
+            def run_one(case: Case) -> list[tuple[str, Any]]:
+                outs = [(h.name, runner.run_in_worker(h, case, cfg.timeout)) for h in handles]
+                return [(n, o) for n, o in outs if o is not None]
+
+            _emit(on_event, "phase", "exploring (targeted search)")
+            all_cases = explore(p.clauses, p.dtypes, p.seed, cfg.max_examples, run_one)
+            timing["generation_seconds"] = round(time.monotonic() - g0, 3)
+        seq = {c.id: i for i, c in enumerate(all_cases)}
+        cases = runner.select_shard(all_cases, cfg.shard)
+        previous = _previous_records(p.out) if cfg.resume else []
+        skip = {(r["case_id"], r["adapter"]) for r in previous}
+        spec_of = {h.name: h.spec for h in handles}
+        total = len(cases) * len(handles)
+        done = 0
+
+        def on_record(rec: dict[str, Any], case: Case) -> None:
+            rec["seq"] = seq[case.id]
+            if rec["verdict"] in ("FAIL", "ERROR"):
+                _save_failure(p.out, rec, case, spec_of[rec["adapter"]])
+            bl.apply(p.entries, rec)
+
+        def progress(n: int) -> None:
+            nonlocal done
+            done += n
+            _emit(on_event, "progress", done=done, total=total)
+
+        tracer = _tracer()
+        run = runner.Runner(handles, on_record, progress, tracer)
+        _emit(on_event, "phase", "running cases", total=total)
+        try:
+            with RecordWriter(p.out, append=cfg.resume) as writer:
+                writing = True
+                run.run(cases, writer, skip)
+            complete = True
+        except KeyboardInterrupt:
+            _emit(on_event, "warning", "interrupted: finished records are in results.jsonl; continue with --resume")
+        records = previous + run.records
+        timing.update({"judge_seconds": round(run.timing.judge_seconds, 3),
+                       "write_seconds": round(run.timing.write_seconds, 3),
+                       "wait_seconds": round(run.timing.wait_seconds, 3),
+                       "ipc_seconds": round(dispatcher.ipc_seconds, 3)})
+        if p.entries:
+            _reapply_counts(p.entries, records)
+        if complete and cfg.shrink:
+            _emit(on_event, "phase", "shrinking failing cases")
+            _shrink_failures(p.out, records, handles, cfg, on_event)
+    except KeyboardInterrupt:
+        _emit(on_event, "warning", "interrupted")
+        complete = False
+    finally:
+        dispatcher.close(token)
+    wall = time.monotonic() - t0
+    # Workers (and whatever they started) are gone: nothing can touch the files from here on.
+    tampered = writing and not runner.check_file(p.out, records)
+    if tampered:
+        problems.append(f"{RESULTS} was modified while the run held it (code under test?); it was rewritten "
+                        "from the gate's own records")
+        with RecordWriter(p.out) as w:
+            for r in records:
+                w.write(r)
+    meta = _meta(p, handles, len(cases), complete, wall, timing)
+    meta["cases_per_second"] = round(len(records) / wall, 2) if wall > 0 else None
+    gate_fails, warns = bl.problems(p.entries) if p.entries else ([], [])
+    warnings += warns
+    problems += gate_fails
+    if complete:
+        problems += runner.judged_problems(handles, cases, records)
+    if cfg.explore:
+        n_new = _save_new_corpus(p.out, records)
+        _emit(on_event, "note", f"explore: {n_new} new failing case(s) in {_relative(p.out / 'new-corpus')}; copy "
+                                "them into conformance/corpus/ to replay them in every gate run")
+    bad = [r for r in records if r["verdict"] in BAD_VERDICTS]
+    exit_code = EXIT_INTERRUPTED if not complete else (EXIT_NONCONFORMANT if bad or problems else EXIT_OK)
+    meta["gate"] = {"exit_code": exit_code, "problems": problems, "warnings": warnings}
+    write_json(p.out / META, meta)
+    write_reports(p.out, meta, records, problems, warnings, _summary_md(cfg))
+    if cfg.update_baseline is not None:
+        try:
+            atomic_write(Path(cfg.update_baseline), _baseline_text(records, meta))
+            _emit(on_event, "note", f"baseline written to {_relative(Path(cfg.update_baseline))}")
+        except OSError as e:
+            warnings.append(f"could not write the baseline to {cfg.update_baseline}: {e.strerror}")
+    return RunResult(exit_code, [Record.from_dict(r) for r in records], meta, p.out, problems, warnings)
+
+
+def _tracer() -> Callable[..., Any] | None:
+    try:
+        from .report.trace import trace  # the per-step picture of a failure's worst element
+    except ImportError:
+        return None
+    return trace  # type: ignore[no-any-return]
+
+
+def _baseline_text(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    try:
+        return bl.from_records(records, meta)  # type: ignore[call-arg]
+    except TypeError:
+        return bl.from_records(records)
+
+
+def _summary_md(cfg: RunConfig) -> Path | None:
+    if cfg.summary_md is not None:
+        return Path(cfg.summary_md)
+    env = os.environ.get("GITHUB_STEP_SUMMARY")
+    return Path(env) if env else None
+
+
+def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None) -> tuple[list[Any], list[str], list[str]]:
+    """Adapters that take part; why the run cannot be green because of the others."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    keep = []
+    names: dict[str, str] = {}
+    for h in handles:
+        if h.load_error:
+            problems.append(f"{h.spec}: {h.described.get('reason')} -- every case is an ERROR")
+            _emit(on_event, "warning", problems[-1])
+            keep.append(h)
+            continue
+        if not h.available:
+            why = f"{h.name} cannot run here: {h.described.get('reason') or 'not available'}"
+            if cfg.allow_unavailable:
+                warnings.append(f"skipped {why}")
+                _emit(on_event, "note", f"skipping {why}")
+            else:
+                problems.append(f"{why} (it was requested; pass --allow-unavailable to skip adapters that cannot run)")
+                _emit(on_event, "warning", problems[-1])
+            continue
+        if h.name in names:
+            raise UsageError(f"two adapters are both named {h.name!r} ({names[h.name]} and {h.spec}); adapter names "
+                             "must be unique in a run")
+        names[h.name] = h.spec
+        keep.append(h)
+    if not keep and not problems:
+        raise UsageError("no adapter can run here; see `adam-conformance list`")
+    return keep, problems, warnings
+
+
+def _previous_records(out: Path) -> list[dict[str, Any]]:
+    try:
+        return list(read_records(out / RESULTS))
+    except ValueError as e:
+        raise UsageError(f"--resume: {e}") from None
+
+
+def _save_failure(out: Path, rec: dict[str, Any], case: Case, spec: str) -> None:
+    path = out / "failures" / f"{case.id}.json"
+    if not path.exists():
+        atomic_write(path, case.dumps() + "\n")
+    rec["case_file"] = f"failures/{case.id}.json"
+    rec["replay"] = f"adam-conformance replay {_relative(out / rec['case_file'])} --adapter {spec}"
+
+
+def _save_new_corpus(out: Path, records: list[dict[str, Any]]) -> int:
+    """Explore mode: failing cases not yet in the committed corpus, ready to be pinned there."""
+    known = {c.id for c in corpus_cases()}
+    n = 0
+    for r in records:
+        if r.get("case_file") and r["case_id"] not in known:
+            dst = out / "new-corpus" / Path(r["case_file"]).name
+            if not dst.exists():
+                atomic_write(dst, (out / r["case_file"]).read_text())
+                n += 1
+    return n
+
+
+def _reapply_counts(entries: list[bl.Entry], records: list[dict[str, Any]]) -> None:
+    """Baseline counts over every record (including resumed ones), from the raw verdicts."""
+    for e in entries:
+        e.matched = e.failed = 0
+        e.worst_ratio = 0.0
+        e.regressions = []
+    for r in records:
+        raw = dict(r, verdict=r.get("raw_verdict", r["verdict"]))
+        bl.apply(entries, raw)
+
+
+def _shrink_failures(out: Path, records: list[dict[str, Any]], handles: Sequence[Any], cfg: RunConfig,
+                     on_event: OnEvent | None) -> None:
+    """Replace each saved failing case by a smaller one that still fails the same way."""
+    from .shrink import shrink_case
+
+    by_name = {h.name: h for h in handles if h.available}
+    if cfg.hypothesis_shrink:
+        _hypothesis_examples(out, records, by_name, cfg, on_event)
+    done: set[str] = set()
+    todo = [r for r in records if r.get("case_file") and r["verdict"] in ("FAIL", "ERROR")
+            and r.get("error_kind") not in ("timeout", "crashed", "memory", "load")]
+    for r in todo:
+        if r["case_id"] in done or r["adapter"] not in by_name:
+            continue
+        done.add(r["case_id"])
+        path = out / r["case_file"]
+        try:
+            case = load(path)
+        except CaseFormatError:
+            continue
+        small = shrink_case(case, r, by_name[r["adapter"]], cfg.timeout)
+        if small is not None and small.id != case.id:
+            text = json.loads(small.dumps())
+            text["shrunk_from"] = case.id
+            atomic_write(path, json.dumps(text, indent=1) + "\n")
+
+
+def _hypothesis_examples(out: Path, records: list[dict[str, Any]], by_name: dict[str, Any], cfg: RunConfig,
+                         on_event: OnEvent | None) -> None:
+    """One hypothesis-shrunk failing case per (adapter, charged clause), saved under minimal/."""
+    from .shrink import hypothesis_minimal
+
+    seen: set[tuple[str, str]] = set()
+    for r in records:
+        charged = ",".join(r.get("deviates") or r["clauses"])
+        key = (r["adapter"], charged)
+        if (not r.get("case_file") or r["verdict"] not in ("FAIL", "ERROR") or key in seen
+                or r["adapter"] not in by_name or r.get("kind") != "steps"):
+            continue
+        seen.add(key)
+        _emit(on_event, "phase", f"hypothesis shrinking {r['adapter']} {charged}")
+        small = hypothesis_minimal(load(out / r["case_file"]), r, by_name[r["adapter"]], cfg.timeout, cfg.seed)
+        if small is not None:
+            path = out / "minimal" / f"{small.id}.json"
+            atomic_write(path, small.dumps() + "\n")
+            _emit(on_event, "note", f"minimal failing case for {r['adapter']} {charged}: adam-conformance replay "
+                                    f"{_relative(path)} --adapter {by_name[r['adapter']].spec}")
+
+
+def _versions() -> dict[str, str]:
+    import hypothesis
+    import numpy
+
+    return {"hypothesis": hypothesis.__version__, "numpy": numpy.__version__}
+
+
+def _meta(p: _Plan, handles: Sequence[Any], n_cases: int, complete: bool, wall: float,
+          timing: dict[str, Any]) -> dict[str, Any]:
+    from .runner import environment
+
+    own = sum(h.seconds for h in handles)
+    return {
+        "suite": "adam-conformance", "suite_version": __version__, "spec": SPEC, "spec_version": SPEC_VERSION,
+        **_config_meta(p), "cases": n_cases, "complete": complete, "wall_seconds": round(wall, 2),
+        "environment": {**environment(), **_versions()}, "hypothesis": _versions()["hypothesis"],
+        "baseline": str(p.cfg.baseline) if p.cfg.baseline else None,
+        "adapters": [h.meta() for h in handles],
+        "generation_seconds": timing.get("generation_seconds"),
+        "timing": {**timing, "implementations_seconds": round(own, 3)},
+    }
+
+
+def write_reports(out: Path, meta: dict[str, Any], records: list[dict[str, Any]], problems: list[str],
+                  warnings: list[str], extra_md: Path | None = None) -> None:
+    """summary.json, summary.md, junit.xml (and report.html) from the records held in memory."""
+    from .report import render
+
+    writer = getattr(render, "write_all", None)
+    if writer is not None:
+        md = writer(out, meta, records, problems, warnings)
+    else:
+        summ = render.summary(meta, records)
+        summ["gate"] = {"failures": problems, "warnings": warnings}
+        write_json(out / "summary.json", summ)
+        md = render.markdown(meta, records)
+        if problems or warnings:
+            md += "\n## Gate\n\n" + "\n".join(f"- {render_line(x)}" for x in [*problems, *warnings]) + "\n"
+        atomic_write(out / "summary.md", md)
+        atomic_write(out / "junit.xml", render.junit(meta, records))
+    if extra_md is not None and isinstance(md, str):
+        try:
+            with open(extra_md, "a", encoding="utf-8") as fh:
+                fh.write(md)
+        except OSError:
+            pass
+
+
+def render_line(text: str) -> str:
+    """One line of untrusted text made safe for Markdown: no control characters, no line breaks, no markup."""
+    import re
+
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", str(text))
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|])", r"\\\1", text)
