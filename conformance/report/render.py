@@ -6,15 +6,19 @@ dtypes -- and whether the run was complete.
 
 from __future__ import annotations
 
-import html
+import re
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import pandas as pd
 
-from ..clauses import BY_ID, CLAUSES
+from ..clauses import CLAUSES
+from ..records import atomic_write, write_json
+from .junit import junit as junit
 from .tables import BAD, counts, frame, pivot, totals
+from .text import md, md_code, portable
 
 
 def _clause_set(ids: Sequence[str]) -> str:
@@ -23,23 +27,36 @@ def _clause_set(ids: Sequence[str]) -> str:
     return ", ".join(ids)
 
 
-def header_lines(meta: dict[str, Any]) -> list[str]:
+LEGEND = ("Cells: cases run for the adapter and clause; `k/N FAIL` means k of N failed (FAIL, ERROR or XPASS), "
+          "`(x r)` the worst error as a multiple of its bound. A failing case is counted under the clause it is "
+          "*charged to* -- the clause whose alternative reading explains the deviation -- and as passing under its "
+          "other clauses, so a cell can count cases generated for other clauses (a sparse case that fails only "
+          "because of where eps is added counts under UPD-EPS). `xfail`: a deviation the baseline lists; "
+          "`unsupported`: the adapter declares it cannot run those cases.")
+
+
+def header_lines(meta: dict[str, Any], run_dir: str | None = None) -> list[str]:
+    """The run's identity as Markdown list items (every value escaped)."""
+    env = meta.get("environment") or {}
     lines = [
-        f"- suite: adam-conformance {meta.get('suite_version')} - spec: {meta.get('spec')} "
-        f"({meta.get('spec_version')})",
-        f"- seed: {meta.get('seed')} - max examples per clause and dtype: {meta.get('max_examples')} - dtypes: "
-        f"{', '.join(meta.get('dtypes') or []) or 'all'} - cases: {meta.get('cases')}"
-        + (f" - shard {meta['shard']}" if meta.get("shard") else ""),
-        f"- clauses: {_clause_set(meta.get('clauses') or [])}",
-        f"- host: {meta.get('environment', {}).get('platform')} (Python {meta.get('environment', {}).get('python')})",
+        f"- suite: adam-conformance {md(meta.get('suite_version'))} - spec: {md(meta.get('spec'))} "
+        f"({md(meta.get('spec_version'))})",
+        f"- seed: {md(meta.get('seed'))} - max examples per clause and dtype: {md(meta.get('max_examples'))} - "
+        f"dtypes: {md(', '.join(map(str, meta.get('dtypes') or [])) or 'all')} - cases: {md(meta.get('cases'))}"
+        + (f" - shard {md(meta['shard'])}" if meta.get("shard") else ""),
+        f"- clauses: {md(_clause_set(meta.get('clauses') or []))}",
+        f"- host: {md(env.get('platform'))} (Python {md(env.get('python'))})",
     ]
     if not meta.get("complete", True):
         lines.insert(0, "- **PARTIAL RUN**: interrupted before every case ran; counts cover the finished records only")
+    if meta.get("started"):
+        lines.append(f"- started: {md(meta['started'])}")
     if meta.get("wall_seconds") is not None:
-        lines.append(f"- wall time: {meta['wall_seconds']:.1f} s"
-                     + (f" ({meta['cases_per_second']:.1f} case-runs/s)" if meta.get("cases_per_second") else ""))
+        lines.append(f"- wall time: {float(meta['wall_seconds']):.1f} s"
+                     + (f" ({float(meta['cases_per_second']):.1f} case-runs/s)" if meta.get("cases_per_second")
+                        else ""))
     if meta.get("baseline"):
-        lines.append(f"- baseline: {meta['baseline']}")
+        lines.append(f"- baseline: {md(portable(meta['baseline'], run_dir))}")
     return lines
 
 
@@ -49,10 +66,11 @@ def adapter_lines(meta: dict[str, Any]) -> list[str]:
     for a in meta.get("adapters", []):
         info = a.get("info") or {}
         vers = ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())
-        out.append(f"| {a.get('name')} | {'yes' if a.get('available') else 'no: ' + str(a.get('reason'))} | "
-                   f"{info.get('device', '')} | {', '.join(info.get('dtypes', []))} | {vers} | "
-                   f"{a.get('cases_run', '')} | {a.get('seconds', '')} | "
-                   f"{'' if a.get('compilations') is None else a.get('compilations')} |")
+        avail = "yes" if a.get("available") else f"no: {a.get('reason')}"
+        comp = "" if a.get("compilations") is None else a.get("compilations")
+        cells = [a.get("name"), avail, info.get("device", ""), ", ".join(map(str, info.get("dtypes") or [])), vers,
+                 a.get("cases_run", ""), a.get("seconds", ""), comp]
+        out.append("| " + " | ".join(md(c, 300) for c in cells) + " |")
     return out
 
 
@@ -60,34 +78,48 @@ def _md_table(df: pd.DataFrame) -> list[str]:
     if df.empty:
         return ["(no records)"]
     cols = list(df.columns)
-    out = ["| clause | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    out = ["| clause | " + " | ".join(md(c) for c in cols) + " |", "|---|" + "---|" * len(cols)]
     for clause, row in df.iterrows():
-        out.append(f"| {clause} | " + " | ".join(str(row[c]) for c in cols) + " |")
+        out.append(f"| {md(clause)} | " + " | ".join(md(row[c]) for c in cols) + " |")
     return out
 
 
-def failure_lines(records: Sequence[dict[str, Any]], limit: int = 60) -> list[str]:
+_SAFE_LINK = re.compile(r"[A-Za-z0-9_./-]+")
+
+
+def _case_link(r: dict[str, Any], base: str = "") -> str:
+    cf = str(r.get("case_file") or "")
+    if cf and _SAFE_LINK.fullmatch(cf) and ".." not in cf:
+        return f"[{md(r['case_id'])}]({base}{cf})"
+    return md(r["case_id"])
+
+
+def failure_lines(records: Sequence[dict[str, Any]], limit: int = 60, run_dir: str | None = None) -> list[str]:
     bad = [r for r in records if r["verdict"] in BAD]
     if not bad:
         return ["No failures."]
-    out = ["| adapter | case | clauses | dtype | verdict | finding | replay |", "|---|---|---|---|---|---|---|"]
+    out = ["| adapter | case | charged to | dtype | verdict | finding | replay |", "|---|---|---|---|---|---|---|"]
     for r in bad[:limit]:
-        msg = str(r.get("message", "")).replace("|", "\\|")[:220]
-        replay = f"`{r['replay']}`" if r.get("replay") else ""
-        link = f"[{r['case_id']}]({r['case_file']})" if r.get("case_file") else r["case_id"]
-        out.append(f"| {r['adapter']} | {link} | {', '.join(r['clauses'])} | {r['dtype']} | {r['verdict']} | "
-                   f"{msg} | {replay} |")
+        replay = md_code(portable(r["replay"], run_dir)) if r.get("replay") else ""
+        verdict = r["verdict"] + (f" ({r['error_kind']})" if r.get("error_kind") else "")
+        charged = ", ".join(map(str, r.get("deviates") or r["clauses"]))
+        out.append(f"| {md(r['adapter'])} | {_case_link(r)} | {md(charged)} | {md(r['dtype'])} | {md(verdict)} | "
+                   f"{md(r.get('message', ''), 300)} | {replay} |")
     if len(bad) > limit:
         out.append(f"\n... and {len(bad) - limit} more in results.jsonl")
     return out
 
 
-def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str = "Adam conformance") -> str:
+def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str = "Adam conformance",
+             gate_failures: Sequence[str] = (), warnings: Sequence[str] = (), run_dir: str | None = None) -> str:
+    """summary.md (also appended to $GITHUB_STEP_SUMMARY): nothing in it comes unescaped from an adapter."""
     adapters = [a.get("name") for a in meta.get("adapters", [])]
-    parts = [f"# {title}", "", *header_lines(meta), "", "## Adapters", "", *adapter_lines(meta), "",
-             "## Conformance by clause", "",
-             "Cells: cases run and failed (FAIL/ERROR/XPASS), with the worst error as a multiple of its bound.", "",
-             *_md_table(pivot(records, adapters)), "", "## Failures", "", *failure_lines(records), ""]
+    parts = [f"# {md(title)}", "", *header_lines(meta, run_dir), "", "## Adapters", "", *adapter_lines(meta), "",
+             "## Conformance by clause", "", LEGEND, "",
+             *_md_table(pivot(records, adapters)), "", "## Failures", "", *failure_lines(records, run_dir=run_dir),
+             ""]
+    if gate_failures or warnings:
+        parts += ["## Baseline", "", *(f"- {md(portable(x, run_dir))}" for x in [*gate_failures, *warnings]), ""]
     return "\n".join(parts)
 
 
@@ -100,39 +132,40 @@ def summary(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> dict[str
                          for r in records if r["verdict"] in BAD]}
 
 
-def junit(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
-    """One testcase per clause x adapter: failure if any case failed, skipped if none could run."""
-    suites = ET.Element("testsuites", name="adam-conformance")
-    df = frame(records)
-    for adapter, sub in df.groupby("adapter", sort=False):
-        suite = ET.SubElement(suites, "testsuite", name=str(adapter))
-        n = fails = skips = 0
-        for clause in [c.id for c in CLAUSES]:
-            rows = sub[sub.clause == clause]
-            if rows.empty:
-                continue
-            n += 1
-            tc = ET.SubElement(suite, "testcase", classname=f"{adapter}", name=f"{clause}: {BY_ID[clause].title}")
-            bad = rows[rows.verdict.isin(BAD)]
-            if not bad.empty:
-                fails += 1
-                first = bad.iloc[0]
-                el = ET.SubElement(tc, "failure", message=f"{len(bad)}/{len(rows)} cases: {first.message}"[:500])
-                el.text = "\n".join(f"{r.case_id} {r.dtype} {r.verdict}: {r.message}" for r in bad.itertuples())
-            elif (rows.verdict == "UNSUPPORTED").all():
-                skips += 1
-                ET.SubElement(tc, "skipped", message=str(rows.iloc[0].message)[:500])
-        suite.set("tests", str(n))
-        suite.set("failures", str(fails))
-        suite.set("skipped", str(skips))
-    ET.indent(suites)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+def html_page(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str = "Adam conformance",
+              gate_failures: Sequence[str] = (), warnings: Sequence[str] = (), links_base: str = "",
+              run_dir: str | None = None) -> str:
+    """report.html (see ``report.html``): ``links_base`` is the run directory relative to the page."""
+    from .html import page
+
+    return page(meta, records, title, gate_failures, warnings, links_base, run_dir)
 
 
-def html_page(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
-    adapters = [a.get("name") for a in meta.get("adapters", [])]
-    table = pivot(records, adapters)
-    head = "".join(f"<li>{html.escape(line[2:])}</li>" for line in header_lines(meta))
-    body = table.to_html(escape=True) if not table.empty else "<p>(no records)</p>"
-    return (f"<!doctype html><meta charset='utf-8'><title>Adam conformance</title>"
-            f"<h1>Adam conformance</h1><ul>{head}</ul>{body}\n")
+REPORT_FILES = ("summary.json", "summary.md", "junit.xml", "report.html")
+
+
+def write_all(out_dir: Path, meta: dict[str, Any], records: Sequence[dict[str, Any]],
+              gate_failures: Sequence[str] = (), warnings: Sequence[str] = (), extra_md: Path | None = None,
+              title: str = "Adam conformance") -> str:
+    """Every report of a run into ``out_dir`` (``REPORT_FILES``, 0644 under the usual umask); returns the
+    Markdown summary, for the caller to append to ``$GITHUB_STEP_SUMMARY`` (or pass ``extra_md``: an
+    append that fails is ignored -- the run's own files are written either way)."""
+    run_dir = str(out_dir)
+    meta = dict(meta)
+    if not meta.get("started") and meta.get("wall_seconds") is not None:  # runs before run.json had it
+        t0 = datetime.now(UTC) - timedelta(seconds=float(meta["wall_seconds"]))
+        meta["started"] = t0.isoformat(timespec="seconds")
+    summ = summary(meta, records)
+    summ["gate"] = {"failures": list(gate_failures), "warnings": list(warnings)}
+    write_json(out_dir / "summary.json", summ)
+    md_text = markdown(meta, records, title, gate_failures, warnings, run_dir)
+    atomic_write(out_dir / "summary.md", md_text)
+    atomic_write(out_dir / "junit.xml", junit(meta, records, run_dir))
+    atomic_write(out_dir / "report.html", html_page(meta, records, title, gate_failures, warnings, "", run_dir))
+    if extra_md is not None:
+        try:
+            with open(extra_md, "a", encoding="utf-8") as fh:
+                fh.write(md_text)
+        except OSError:
+            pass
+    return md_text
