@@ -414,8 +414,8 @@ def from_records(records: Iterable[dict[str, Any]], meta: dict[str, Any] | None 
         g = groups.setdefault((r["adapter"], clause, kind), {"dtypes": set(), "ratio": 0.0, "reason": reason})
         g["dtypes"].add(r["dtype"])
         ratio = _number(r.get("ratio"))
-        if kind == "FAIL" and ratio is not None and not math.isnan(ratio):
-            g["ratio"] = max(g["ratio"], ratio)
+        if kind == "FAIL" and ratio is not None:  # an unmeasurable (nan) ratio bounds nothing, as inf
+            g["ratio"] = max(g["ratio"], math.inf if math.isnan(ratio) else ratio)
     rows = []
     for (adapter, clause, kind), g in sorted(groups.items()):
         row: dict[str, Any] = {"adapter": _utf8(adapter), "clauses": [clause], "dtypes": sorted(g["dtypes"]),
