@@ -85,7 +85,10 @@ def schedule_value(schedule: Schedule, step: int) -> float:
         fn = SCHEDULES[schedule.name]
     except KeyError:
         raise ValueError(f"unknown schedule {schedule.name!r}; known: {', '.join(SCHEDULES)}") from None
-    return float(fn(float(step), **schedule.args))
+    try:
+        return float(fn(float(step), **schedule.args))
+    except OverflowError:  # Python floats raise where float64 arithmetic gives inf
+        return math.inf
 
 
 def _epochs(total_step: int, step_per_epoch: int) -> list[int]:
@@ -161,4 +164,14 @@ def dynamic_lr_values(builder: DynamicLR) -> list[float]:
         fn = DYNAMIC_LR[builder.name]
     except KeyError:
         raise ValueError(f"unknown dynamic_lr builder {builder.name!r}; known: {', '.join(DYNAMIC_LR)}") from None
-    return [float(x) for x in fn(**builder.args)]
+    try:
+        return [float(x) for x in fn(**builder.args)]
+    except OverflowError:  # as schedule_value: an overflowing list is a list of infs, value by value
+        return [_overflowing(fn, builder.args, i) for i in range(int(builder.args.get("total_step", 0)))]
+
+
+def _overflowing(fn: Callable[..., list[float]], args: Mapping[str, Any], i: int) -> float:
+    try:
+        return float(fn(**{**args, "total_step": i + 1})[-1])
+    except OverflowError:
+        return math.inf
