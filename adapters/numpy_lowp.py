@@ -257,10 +257,44 @@ class NumpyLowPrecisionAdapter(Adapter):
         return Ran(steps, {n: _dtype_name(p.value) for n, p in params.items()})
 
 
+class StorageArithmeticAdam(NumpyAdam):
+    """The same spec, computed the way an eager framework without opmath computes half types: every
+    elementwise result an eager kernel materializes as a tensor is rounded to the storage dtype --
+    ``b1*m``, ``(1-b1)*g``, their sum, ``g*g``, ``(1-b2)*g^2``, ``b2*v``, their sum and ``sqrt(v)`` -- with
+    scalars held in float32 (so the moments use the other algebraic form, ``b m + (1-b) g``, than
+    ``NumpyAdam``). The last update ``w - l*num/(sqrt(v) + eps)`` is one fused op (torch's ``addcdiv_``)
+    whose denominator stays in float32: in float16 ``sqrt(0) + 1e-8`` rounds to 0 and 0/0 is NaN, which
+    is an eps-losing implementation (UPD-EPS), not this faithful one."""
+
+    def moments(self, m: np.ndarray, v: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        one, q, up = self.ct(1.0), self.q, self.up
+        m = q(up(q(up(m) * self.b1)) + up(q(up(g) * (one - self.b1))))
+        v = q(up(q(up(v) * self.b2)) + up(q(up(q(up(g) * up(g))) * (one - self.b2))))
+        return m, v
+
+    def numerator(self, m: np.ndarray, g: np.ndarray) -> np.ndarray:
+        if not self.nesterov:
+            return self.up(m)
+        one, q, up = self.ct(1.0), self.q, self.up
+        return up(q(up(q(up(m) * self.b1)) + up(q(up(g) * (one - self.b1)))))
+
+    def denominator(self, v: np.ndarray) -> np.ndarray:
+        return self.up(self.q(np.sqrt(self.up(v)))) + self.eps
+
+
+class StorageArithmeticAdapter(NumpyLowPrecisionAdapter):
+    """``numpy-storage-arith``: the faithful NumpyAdam with per-operation rounding to the storage dtype."""
+
+    name = "numpy-storage-arith"
+    impl = StorageArithmeticAdam
+    description = "NumPy Adam rounding every elementwise result to the parameter dtype, float32 hyperparameters"
+
+
 def _dtype_name(x: np.ndarray) -> str:
     return "bfloat16" if x.dtype == ml_dtypes.bfloat16 else str(x.dtype)
 
 
 
 
-__all__ = ["NumpyAdam", "NumpyLowPrecisionAdapter", "Raised", "build_params"]
+__all__ = ["NumpyAdam", "NumpyLowPrecisionAdapter", "Raised", "StorageArithmeticAdam", "StorageArithmeticAdapter",
+           "build_params"]

@@ -1,8 +1,10 @@
 """No false alarms: faithful implementations are never flagged, over thousands of generated cases.
 
-Two faithful implementations run every generated case: ``reference`` (the float64 reference with its
-results stored in the case dtype, all four dtypes) and ``reference-f32`` (``NumpyLowPrecisionAdapter``:
-the spec computed for real in float32 / float16 / bfloat16, the way production kernels do). Any FAIL
+Three faithful implementations run every generated case: ``reference`` (the float64 reference with its
+results stored in the case dtype, all four dtypes), ``reference-f32`` (``NumpyLowPrecisionAdapter``:
+the spec computed for real in float32 / float16 / bfloat16 with float32 opmath, the way production
+kernels do) and ``numpy-storage-arith`` (``StorageArithmeticAdapter``: every elementwise result rounded
+to the storage dtype, the other algebraic form of the moments, as an eager framework without opmath). Any FAIL
 or ERROR is a false alarm -- the error model (or the reference) is wrong, never the implementation.
 A false alarm's case is saved to /tmp/false_alarm_<case id>.json for ``adam-conformance replay``.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from adapters.numpy_lowp import NumpyLowPrecisionAdapter
+from adapters.numpy_lowp import NumpyLowPrecisionAdapter, StorageArithmeticAdapter
 from conformance.clauses import CLAUSES
 from conformance.compare import ERROR, FAIL, PASS, UNSUPPORTED, judge
 from conformance.dtypes import NAMES
@@ -26,7 +28,7 @@ MIN_JUDGED = 5000
 
 
 def test_faithful_adapters_are_never_flagged() -> None:
-    adapters = (ReferenceAdapter(), NumpyLowPrecisionAdapter())
+    adapters = (ReferenceAdapter(), NumpyLowPrecisionAdapter(), StorageArithmeticAdapter())
     clauses = [c.id for c in CLAUSES]
     counts: Counter[tuple[str, str]] = Counter()
     judged: Counter[tuple[str, str]] = Counter()  # (adapter, dtype) -> cases judged
@@ -55,4 +57,5 @@ def test_faithful_adapters_are_never_flagged() -> None:
     # The claim is only as strong as the number of judgements behind it, in every dtype each declares.
     assert sum(judged.values()) >= MIN_JUDGED, (sum(judged.values()), dict(counts))
     assert {d for a, d in judged if a == "reference"} == set(NAMES), dict(judged)
-    assert {d for a, d in judged if a == "reference-f32"} == {"float32", "float16", "bfloat16"}, dict(judged)
+    for name in ("reference-f32", "numpy-storage-arith"):
+        assert {d for a, d in judged if a == name} == {"float32", "float16", "bfloat16"}, dict(judged)
