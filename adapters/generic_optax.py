@@ -17,7 +17,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .base import Adapter, import_user_object
+from .base import Adapter, Support, import_user_object
 from .optax_adam import OptaxAdapter, libs
 
 REQUIRED = ("learning_rate", "b1", "b2", "eps")
@@ -66,6 +66,15 @@ class OptaxFactoryAdapter(OptaxAdapter):
 
     def factory(self) -> Callable[..., Any]:
         return self._fn
+
+    def support(self) -> tuple[dict[str, Support], dict[str, str]]:
+        """As optax-cpu, except that weight-decay validation is no property of a factory without weight_decay."""
+        s, n = super().support()
+        for c in ("VAL-WD-TYPE", "VAL-WD-RANGE"):
+            s[c] = Support.UNSUPPORTED
+            n[c] = ("the factory has no weight_decay argument: the decay is the adapter's "
+                    "optax.add_decayed_weights, so a refused weight_decay would judge optax, not the factory")
+        return s, n
 
     def accepts_nesterov(self) -> bool:
         return self._nesterov

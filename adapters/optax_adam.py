@@ -25,14 +25,17 @@ promoted exactly like the literal floats a user writes: measured bitwise equal t
 Changing values between cases never retraces; ``compilations()`` counts traces of step functions (a
 Python side effect inside the traced body), the honest measure of compilations.
 
-Learning rate per update: evaluated on the host at count i and passed as the traced lr. Where optax
-has the schedule (exponential_decay, cosine_decay_schedule, polynomial_schedule, linear_schedule) the
-host calls *optax's* schedule function; otherwise ``adapters.lr_port``. Baking a schedule into the
-step would close over its numeric arguments and retrace per case. optax evaluates a schedule at
-count 0, 1, ..., i.e. global step 0 at the first update, so host evaluation at i is what
-``optax.adam(schedule)`` computes in-graph. Sequences (1-d tensors, lists, dynamic_lr lists) are a
-callable ``lambda count: jnp.asarray(seq)[count]``, as a user would write it; JAX indexing clamps,
-so stepping past the end silently reuses the last value.
+Learning rate: what a user passes. A fixed lr is a float (a traced weak float, so no recompile per
+value); a dynamic one -- a schedule, a dynamic_lr list, a 1-d tensor or list -- is handed to the factory
+as a *schedule*, a callable ``count -> lr`` the factory itself must call with its own update count, as
+``optax.adam(schedule)`` does. The schedule's numbers are a traced argument: a table of the lr of every
+update (optax's own schedule function evaluated on the host where optax has one -- exponential_decay,
+cosine_decay_schedule, polynomial_schedule, linear_schedule -- else ``adapters.lr_port``), padded to a
+power-of-two length with its last value, so the compiled step depends only on the table's length class,
+never on the schedule's values or kind. A factory that reads its schedule at the wrong count therefore
+gets the wrong lr and fails LR-SCHEDULE/LR-SEQUENCE. Sequences: past their end the last value is
+reused (JAX indexing clamps; the table repeats it). The table is held in float64 for float64 parameters,
+else float32 (where the reference holds hyperparameters).
 
 float64 needs ``jax_enable_x64``: the adapter turns it on in its own process at first use, before
 making any array, so every dtype runs under the same x64 mode whatever case came first.
@@ -140,6 +143,28 @@ def lr_at(spec: Any, i: int) -> float:
     return float(spec(i)) if callable(spec) else float(spec)
 
 
+def table_length(horizon: int) -> int:
+    """The padded length of an lr table: the next power of two >= the number of updates (at least 8)."""
+    n = 8
+    while n < horizon:
+        n *= 2
+    return n
+
+
+def lr_table(spec: Callable[[Any], Any], horizon: int, dtype: str) -> np.ndarray:
+    """The lr of updates 0 .. horizon-1 (then the last one repeated) in the hyperparameter dtype."""
+    values = [lr_at(spec, i) for i in range(max(horizon, 1))]
+    values += [values[-1]] * (table_length(horizon) - len(values))
+    return np.asarray(values, dtype=np.float64 if dtype == "float64" else np.float32)
+
+
+def table_schedule(table: Any) -> Callable[[Any], Any]:
+    """The schedule a user would hand optax, reading a (traced) table at the factory's count."""
+    _, jnp, _ = libs()
+    last = table.shape[0] - 1
+    return lambda count: table[jnp.minimum(jnp.asarray(count), last)]
+
+
 def literal(value: Any) -> Any:
     """A non-lr hyperparameter as a user would pass it (a tensor value becomes a jax array)."""
     if isinstance(value, TensorValue):
@@ -173,8 +198,9 @@ class Layout(NamedTuple):
     dtype: str
     entries: tuple[Entry, ...]  # sorted by name; only parameters the optimizer receives
     n_labels: int
-    nesterov: Any  # passed to the factory as nesterov= (None: not passed)
+    nesterov: tuple[Any, ...]  # (value,): passed to the factory as nesterov=value; (): not passed
     scaled: bool
+    lr_tables: tuple[int, ...] = ()  # per label: 0 = a fixed lr (a float), n = a schedule over an n-value table
 
 
 class Plan(NamedTuple):
@@ -186,9 +212,10 @@ class Plan(NamedTuple):
     eps: Any
     loss_scale: Any
 
-    def hyper(self, i: int) -> dict[str, Any]:
-        """Update i's hyperparameters as Python floats (weakly typed once traced)."""
-        return {"lr": tuple(lr_at(s, i) for s in self.lrs), "wd": tuple(float(w) for w in self.wds),
+    def hyper(self, horizon: int) -> dict[str, Any]:
+        """The traced hyperparameters: Python floats (weakly typed once traced), a table per dynamic lr."""
+        lrs = tuple(lr_table(s, horizon, self.layout.dtype) if callable(s) else float(s) for s in self.lrs)
+        return {"lr": lrs, "wd": tuple(float(w) for w in self.wds),
                 "b1": float(self.b1), "b2": float(self.b2), "eps": float(self.eps),
                 "ls": float(self.loss_scale)}
 
@@ -229,16 +256,17 @@ def plan(case: Case, device: str, horizon: int, literal_values: bool = False, ne
         wds.append(wd)
         entries += [Entry(n, shapes[n], k, nonzero(wd), bool(g.grad_centralization) and centralizable(shapes[n]))
                     for n in g.params]
-    nest = given.get("use_nesterov")
-    if "use_nesterov" in given and not literal_values:
-        nest = bool(nest)
-    if not nesterov_ok and nest is not None:
-        if nest is not False:
+    nest: tuple[Any, ...] = ()
+    if "use_nesterov" in given:
+        nest = (given["use_nesterov"] if literal_values else bool(given["use_nesterov"]),)
+    if not nesterov_ok and nest:
+        if nest[0] is not False:
             raise NoCounterpart("the factory has no nesterov keyword")
-        nest = None
+        nest = ()
     ls = h["loss_scale"]
     scaled = not (type(ls) is float and ls == 1.0)
-    layout = Layout(device, case.dtype, tuple(sorted(entries)), max(len(lrs), 1), nest, scaled)
+    tables = tuple(table_length(horizon) if callable(s) and not literal_values else 0 for s in lrs)
+    layout = Layout(device, case.dtype, tuple(sorted(entries)), max(len(lrs), 1), nest, scaled, tables)
     return Plan(layout, tuple(lrs), tuple(wds), conv(h["beta1"]), conv(h["beta2"]), conv(h["eps"]), conv(ls))
 
 
@@ -252,7 +280,7 @@ def flag_mask(flags: Mapping[str, bool]) -> Callable[[Any], Any]:
 def build_tx(factory: Callable[..., Any], layout: Layout, hp: Mapping[str, Any]) -> Any:
     """chain(add_decayed_weights, masked centralize, factory) per label; partition when grouped."""
     _, _, optax = libs()
-    extra = {} if layout.nesterov is None else {"nesterov": layout.nesterov}
+    extra = {"nesterov": layout.nesterov[0]} if layout.nesterov else {}
 
     def chain(label: int) -> Any:
         mine = [e for e in layout.entries if e.label == label]
@@ -261,7 +289,10 @@ def build_tx(factory: Callable[..., Any], layout: Layout, hp: Mapping[str, Any])
             parts.append(optax.add_decayed_weights(hp["wd"][label], mask=flag_mask({e.name: e.decays for e in mine})))
         if any(e.centralizes for e in mine):
             parts.append(optax.masked(optax.centralize(), flag_mask({e.name: e.centralizes for e in mine})))
-        parts.append(factory(learning_rate=hp["lr"][label], b1=hp["b1"], b2=hp["b2"], eps=hp["eps"], **extra))
+        lr = hp["lr"][label]
+        if layout.lr_tables and layout.lr_tables[label]:
+            lr = table_schedule(lr)
+        parts.append(factory(learning_rate=lr, b1=hp["b1"], b2=hp["b2"], eps=hp["eps"], **extra))
         return optax.chain(*parts)
 
     if layout.n_labels == 1:
@@ -373,11 +404,11 @@ class OptaxAdapter(Adapter):
              "GRP-LR": "optax.partition by parameter name, one optimizer per group with its lr",
              "GRP-ORDER": "ignored: params are a dict, whose order changes no value",
              "GRP-GC": "optax.masked(optax.centralize()) after the decay, masked to ndim >= 2 and shape[1] % 16 == 0",
-             "LR-SEQUENCE": "callable lambda count: jnp.asarray(seq)[count], evaluated on the host per update "
-                            "(JAX indexing clamps: past the end the last value is reused)",
-             "LR-SCHEDULE": "optax's exponential_decay / cosine_decay_schedule / polynomial_schedule / "
-                            "linear_schedule where they exist, else adapters.lr_port; evaluated on the host at "
-                            "count i and passed as a traced lr",
+             "LR-SEQUENCE": "the factory gets a schedule (callable of its count) reading a traced table of the "
+                            "sequence; past the end the last value is reused (as JAX indexing clamps)",
+             "LR-SCHEDULE": "the factory gets a schedule (callable of its count) reading a traced table of "
+                            "optax's exponential_decay / cosine_decay_schedule / polynomial_schedule / "
+                            "linear_schedule values where they exist, else adapters.lr_port's",
              "SPR-DENSE-EQUIV": sparse, "SPR-DUPLICATES": sparse, "SPR-DECAY": sparse,
              "SPR-NESTEROV": sparse + "; nesterov passed through as is",
              "VAL-GROUP": "optax has no parameter groups; a malformed group dict has no optax counterpart",
@@ -452,7 +483,7 @@ class OptaxAdapter(Adapter):
         try:
             p = plan(case, self.platform, case.num_steps, literal_values=not self.injectable(),
                      nesterov_ok=self.accepts_nesterov())
-            hp0 = p.hyper(0) if self.injectable() else p.literal_hyper()
+            hp0 = p.hyper(case.num_steps) if self.injectable() else p.literal_hyper()
         except NoCounterpart as e:
             return Unsupported(str(e))
         except Exception as e:
@@ -471,7 +502,7 @@ class OptaxAdapter(Adapter):
                 try:
                     grads_in = case.gradients(i)
                     grads = {n: jax.device_put(self.gradient(grads_in[n], case.dtype), dev) for n in names}
-                    hp = p.hyper(i) if self.injectable() else {}
+                    hp = hp0 if self.injectable() else {}
                     params, state = step(params, grads, state, hp)
                     host_p, (mu, nu) = jax.device_get((params, moments(state)))
                 except Exception as e:
@@ -534,7 +565,7 @@ class OptaxAdapter(Adapter):
 def raw_tx(factory: Callable[..., Any], layout: Layout, hp: Mapping[str, Any]) -> Any:
     """For a raw params pytree: decay on every leaf when a weight_decay is given, then the factory."""
     _, _, optax = libs()
-    extra = {} if layout.nesterov is None else {"nesterov": layout.nesterov}
+    extra = {"nesterov": layout.nesterov[0]} if layout.nesterov else {}
     parts = [] if not nonzero(hp["wd"][0]) else [optax.add_decayed_weights(hp["wd"][0])]
     parts.append(factory(learning_rate=hp["lr"][0], b1=hp["b1"], b2=hp["b2"], eps=hp["eps"], **extra))
     return optax.chain(*parts)

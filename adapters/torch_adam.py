@@ -2,8 +2,12 @@
 
 Driven as a user porting a MindSpore model would drive them: Parameters of the case's dtype, one
 param group per MindSpore group, the beta/gamma no-decay rule as a second param group, the loss
-scale divided out of each gradient, gradient centralization done on the raw gradient, and a
-dynamic learning rate written into ``group["lr"]`` before each update. Nothing the library does is
+scale divided out of each gradient, and a dynamic learning rate written into ``group["lr"]`` before
+each update (a group with its own fixed lr is left alone). Gradient centralization follows the spec's
+order (SPEC-NOTES section 5: decay, then centralization, then the division by loss_scale), which
+torch's step cannot express -- it adds ``wd*w`` after the adapter has handed it the gradient -- so a
+centralized group gets ``weight_decay=0`` and the adapter computes ``centralize(g + wd*ls*w) / ls``
+itself: the whole chain is emulated, never half of it. Nothing the library does is
 corrected: what torch cannot express is Unsupported, what it refuses is reported as raised.
 
 torch is imported inside methods so that importing this module never needs torch.
@@ -21,6 +25,8 @@ from conformance.cases import (
     Case,
     DynamicLRValue,
     Group,
+    IterValue,
+    NoneValue,
     OrderParams,
     ParamRef,
     ScheduleValue,
@@ -38,6 +44,7 @@ DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999,
                             "use_nesterov": False, "weight_decay": 0.0, "loss_scale": 1.0}
 NAMES_TORCH = (*(f"torch-{d}-{v}" for d in ("cpu", "cuda") for v in VARIANTS), "torch-sparseadam")
 LrFn = Callable[[int], Any]
+INHERIT = "inherit"  # a group without its own lr follows the optimizer's (fixed or dynamic) lr
 
 
 class Skip(Exception):
@@ -93,7 +100,9 @@ def lr_plan(value: Any) -> tuple[Any, LrFn | None]:
             return _sequence(lr_port.dynamic_lr_list(value.name, value.args))
     except (TypeError, ValueError, KeyError, ZeroDivisionError, OverflowError) as e:
         raise Skip(f"the ported schedule {value.name} cannot be evaluated ({_one_line(e)})") from None
-    if isinstance(value, list | tuple):
+    if isinstance(value, IterValue):  # an Iterable lr is read once: update i uses element i
+        return _sequence(list(value.items))
+    if isinstance(value, list) or (isinstance(value, tuple) and not hasattr(value, "_fields")):
         return _sequence(list(value))
     return value, None
 
@@ -123,6 +132,18 @@ def centralize(g: Any) -> Any:
     if g.dim() < 2 or g.shape[1] % 16 != 0 or g.numel() == 0:
         return g
     return g - g.mean(dim=tuple(range(1, g.dim())), keepdim=True)
+
+
+def centralized_gradient(g: Any, w: Any, weight_decay: float, loss_scale: float) -> Any:
+    """The spec's chain for a centralized group, in the parameter dtype: decay, centralize, divide by loss_scale.
+
+    MindSpore decays the still loss-scaled gradient (``g + wd*ls*w``), centralizes it, then divides by
+    loss_scale (SPEC-NOTES section 5); torch is then given ``weight_decay=0`` for this group.
+    """
+    if weight_decay:
+        g = g + (weight_decay * loss_scale) * w.detach()
+    g = centralize(g)
+    return g / loss_scale if loss_scale != 1.0 else g
 
 
 def _qualifies_for_gc(shape: tuple[int, ...]) -> bool:
@@ -249,8 +270,9 @@ class TorchOptimizerAdapter(Adapter):
             put("GRP-GC", U, "only sparse gradients are accepted, and a sparse gradient cannot be centralized "
                 "without densifying it")
         else:
-            put("GRP-GC", E, "the raw gradient is centralized before step() (as a user would); torch adds "
-                "wd*w afterwards, uncentralized -- MindSpore centralizes g + wd*w")
+            put("GRP-GC", E, "a centralized group gets weight_decay=0 and the adapter hands step() "
+                "centralize(g + wd*ls*w)/ls in the parameter dtype: the spec's order (decay, centralize, "
+                "divide by loss_scale), which torch's own decay (added inside step) cannot follow")
         if self.nesterov_kwarg is None:
             put("UPD-NESTEROV SPR-NESTEROV", U, self.no_nesterov_reason())
             put("VAL-BOOL-TYPE", U, "no use_locking/use_nesterov arguments")
@@ -288,7 +310,7 @@ class TorchOptimizerAdapter(Adapter):
                   for n, x in case.param_values().items()}
         raw = case.raw_params_arg()
         if raw is not None:
-            arg, group_lr, gc = _map_raw(raw, params), [], set()
+            arg, group_lr, gc = _map_raw(raw, params), [], {}
         else:
             arg, group_lr, gc = self._groups(case, params, hyper["weight_decay"])
         try:
@@ -297,13 +319,13 @@ class TorchOptimizerAdapter(Adapter):
             return raised(e, "construct")
         if case.kind == "construct":
             return Ran([], {})
-        lr_fns = [fn if fn is not None else lr_fn for fn in group_lr] or [lr_fn] * len(opt.param_groups)
+        lr_fns = [lr_fn if fn is INHERIT else fn for fn in group_lr] or [lr_fn] * len(opt.param_groups)
         return self._steps(case, opt, params, lr_fns, gc, hyper["loss_scale"])
 
     def _constructor_kwargs(self, h: dict[str, Any], kind: str) -> tuple[dict[str, Any], LrFn | None]:
         """torch keyword arguments; Skip for what torch has no argument for."""
         ls = h["loss_scale"]
-        if not (isinstance(ls, float) and ls > 0):
+        if not (isinstance(ls, float) and 0 < ls < float("inf")):
             raise Skip(f"loss_scale={ls!r}: torch has no loss_scale argument to validate it")
         if not isinstance(h["use_locking"], bool):
             raise Skip(f"use_locking={h['use_locking']!r}: torch has no use_locking argument to validate it")
@@ -321,41 +343,52 @@ class TorchOptimizerAdapter(Adapter):
         return {**kw, **self.variant_kwargs()}, lr_fn
 
     def _groups(self, case: Case, params: dict[str, Any], wd: Any
-                ) -> tuple[list[Any], list[LrFn | None], set[str]]:
-        """torch param groups (or a plain list), each group's lr function, names to centralize."""
+                ) -> tuple[list[Any], list[Any], dict[str, float]]:
+        """torch param groups (or a plain list); per group its lr function (None: its own fixed lr, INHERIT:
+        the optimizer's); the names to centralize with the weight decay the adapter adds for them."""
         groups = case.param_groups()
         if groups is None:
             if not self.takes_weight_decay:
-                return list(params.values()), [], set()
+                return list(params.values()), [], {}
             plain = [p for n, p in params.items() if "beta" not in n and "gamma" not in n]
             nodecay = [p for n, p in params.items() if "beta" in n or "gamma" in n]
             if not nodecay:
-                return plain, [], set()
+                return plain, [], {}
             out = ([{"params": plain}] if plain else []) + [{"params": nodecay, "weight_decay": 0.0}]
-            return out, [None] * len(out), set()
+            return out, [INHERIT] * len(out), {}
         order = next((g.names for g in groups if isinstance(g, OrderParams) and g.names), None)
-        out, fns, gc = [], [], set()
+        out: list[Any] = []
+        fns: list[Any] = []
+        gc: dict[str, float] = {}
         for g in groups:
             if not isinstance(g, Group):
                 continue
             names = sorted(g.params, key=order.index) if order else list(g.params)
             d: dict[str, Any] = {"params": [params[n] for n in names]}
-            fn = None
+            fn: Any = INHERIT
             if g.lr is not None:
                 d["lr"], fn = lr_plan(g.lr)
+            group_wd = wd if g.weight_decay is None else g.weight_decay
             if g.weight_decay is not None:
                 if self.takes_weight_decay:
                     d["weight_decay"] = literal(g.weight_decay)
                 elif g.weight_decay != 0:
                     raise Skip(f"group weight_decay={g.weight_decay!r}: no weight_decay argument")
             if g.grad_centralization:
-                gc.update(names)
+                if self.takes_weight_decay:
+                    d["weight_decay"] = 0.0  # the adapter adds the decay where the spec puts it
+                try:
+                    decay = float(group_wd) if self.takes_weight_decay else 0.0
+                except (TypeError, ValueError):
+                    raise Skip(f"weight_decay={group_wd!r} with grad_centralization: the emulated decay "
+                               "needs a number") from None
+                gc.update({n: decay for n in names})
             out.append(d)
             fns.append(fn)
         return out, fns, gc
 
-    def _steps(self, case: Case, opt: Any, params: dict[str, Any], lr_fns: list[LrFn | None], gc: set[str],
-               loss_scale: float) -> Outcome:
+    def _steps(self, case: Case, opt: Any, params: dict[str, Any], lr_fns: list[LrFn | None],
+               gc: dict[str, float], loss_scale: float) -> Outcome:
         steps = []
         for i in range(case.num_steps):
             grads = case.gradients(i)
@@ -364,7 +397,7 @@ class TorchOptimizerAdapter(Adapter):
                     group["lr"] = fn(i)
             try:
                 for n, p in params.items():
-                    p.grad = self._gradient(grads[n], case.dtype, loss_scale, n in gc)
+                    p.grad = self._gradient(grads[n], case.dtype, loss_scale, gc.get(n), p)
                 opt.step()
             except Skip:
                 raise
@@ -376,22 +409,24 @@ class TorchOptimizerAdapter(Adapter):
             steps.append({n: self._state(opt, p) for n, p in params.items()})
         return Ran(steps, {n: str(p.dtype).removeprefix("torch.") for n, p in params.items()})
 
-    def _gradient(self, g: np.ndarray | SparseGrad, dtype: str, loss_scale: float, gc: bool) -> Any:
-        """The tensor assigned to ``p.grad``: sparse COO exactly as given (uncoalesced), divided by loss_scale."""
+    def _gradient(self, g: np.ndarray | SparseGrad, dtype: str, loss_scale: float, gc_decay: float | None,
+                  p: Any) -> Any:
+        """The tensor assigned to ``p.grad``: sparse COO exactly as given (uncoalesced), divided by loss_scale;
+        in a centralized group (``gc_decay`` not None) the spec's whole decay-centralize-divide chain."""
         torch = _torch()
         if isinstance(g, SparseGrad):
-            if gc and _qualifies_for_gc(g.dense_shape):
-                raise Skip("grad_centralization of a sparse gradient: torch cannot centralize a sparse COO "
-                           "gradient without densifying it")
+            if gc_decay is not None and (_qualifies_for_gc(g.dense_shape) or gc_decay):
+                raise Skip("grad_centralization of a sparse gradient: torch cannot centralize (or decay) a "
+                           "sparse COO gradient without densifying it")
             values = to_tensor(g.values, dtype, self.device)
             if loss_scale != 1.0:
                 values = values / loss_scale
             idx = torch.from_numpy(np.asarray(g.indices, dtype=np.int64)[None].copy()).to(self.device)
             return torch.sparse_coo_tensor(idx, values, g.dense_shape, check_invariants=True)
         t = to_tensor(g, dtype, self.device)
-        if loss_scale != 1.0:
-            t = t / loss_scale
-        return centralize(t) if gc else t
+        if gc_decay is not None:
+            return centralized_gradient(t, p, gc_decay, loss_scale)
+        return t / loss_scale if loss_scale != 1.0 else t
 
     @staticmethod
     def _state(opt: Any, p: Any) -> StepState:
@@ -401,16 +436,30 @@ class TorchOptimizerAdapter(Adapter):
 
 
 def _map_raw(value: Any, params: dict[str, Any]) -> Any:
-    """A validation case's literal params argument: ParamRef -> Parameter, group lrs as the emulation maps them."""
+    """A case's literal params argument: ParamRef -> Parameter, ``$iter`` -> a one-shot iterator handed to
+    torch itself, ``$none`` -> None, group lrs as the emulation maps them."""
     if isinstance(value, ParamRef):
         return params[value.name]
+    if isinstance(value, IterValue):
+        return iter([_map_raw(v, params) for v in value.items])
+    if isinstance(value, NoneValue):
+        return None
     if isinstance(value, TensorValue):
         return literal(value)
     if isinstance(value, dict):
-        return {k: lr_plan(v)[0] if k == "lr" else _map_raw(v, params) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+        return {k: _group_lr(v) if k == "lr" else _map_raw(v, params) for k, v in value.items()}
+    if isinstance(value, list) or (isinstance(value, tuple) and not hasattr(value, "_fields")):
         return type(value)(_map_raw(v, params) for v in value)
     return value
+
+
+def _group_lr(value: Any) -> Any:
+    """A raw group's lr: a fixed one as torch takes it; a sequence cannot reach torch with its length."""
+    lr0, fn = lr_plan(value)
+    if fn is not None and not isinstance(value, ScheduleValue):
+        raise Skip("a group lr sequence in a literal params argument: torch has no sequence lr, so its length "
+                   "(which the spec checks against the other sequences) cannot reach torch")
+    return lr0
 
 
 class TorchAdam(TorchOptimizerAdapter):

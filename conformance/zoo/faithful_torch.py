@@ -96,7 +96,9 @@ def check_groups(groups: list[dict[str, Any]], lr: object) -> None:
             continue
         if "params" not in g:
             raise KeyError(f"group {k} has no 'params' key")
-        members = list(g["params"]) if not isinstance(g["params"], torch.Tensor) else [g["params"]]
+        if isinstance(g["params"], torch.Tensor) or not isinstance(g["params"], Iterable):
+            raise TypeError(f"group {k}: 'params' must be a list of Parameter, got {type(g['params']).__name__}")
+        members = list(g["params"])
         if not members:
             raise ValueError(f"group {k}: 'params' must not be empty")
         for i, p in enumerate(members):
