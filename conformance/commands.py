@@ -81,7 +81,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                                                 "it declares)")
         for spec in specs:
             why = _backend_installed(spec)
-            t.add_row(escape(spec), "no: " + escape(why) if why else "yes (backend installed)")
+            t.add_row(escape(spec), "no: " + escape(why) if why else "yes")
         out.print(t)
         return EXIT_OK
     wanted = list(dict.fromkeys(args.adapter)) if args.adapter and not args.details else specs
