@@ -463,38 +463,41 @@ def _require(cond: bool, msg: str) -> None:
 
 
 def check_plain(d: Any, source: str) -> None:
-    """JSON data only, at most MAX_DEPTH deep, finite numbers, ints below 2**63, UTF-8-encodable strings.
+    """JSON data only: finite numbers, UTF-8-encodable strings; argument fields at most MAX_DEPTH deep.
 
-    Iterative (a 100,000-deep object must not hit Python's recursion limit), before anything else reads
-    the object, so every later step may recurse and convert freely.
+    The whole object goes through the C JSON encoder (fast; it refuses NaN/inf, non-JSON types and
+    runaway nesting); the fields later code recurses into (hyper, groups, params_arg) are walked
+    iteratively for depth and integer range. Tensor values need no walk: NumPy reads them and
+    ``numbers`` refuses what is not a numeric array.
     """
-    stack: list[tuple[Any, int, str]] = [(d, 1, "")]
+    try:
+        json.dumps(d, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise CaseFormatError(f"{source}: nested far deeper than {MAX_DEPTH} levels") from None
+    except UnicodeEncodeError:
+        raise CaseFormatError(f"{source}: a string holds an unpaired surrogate (not UTF-8)") from None
+    except ValueError:
+        raise CaseFormatError(f"{source}: a non-finite number; write {{\"$float\": \"nan\"}} (or \"inf\", "
+                              "\"-inf\") for a non-finite hyperparameter") from None
+    except TypeError as e:
+        raise CaseFormatError(f"{source}: not JSON data ({str(e).splitlines()[0][:80]})") from None
+    if isinstance(d, dict):
+        for key in ("hyper", "groups", "params_arg", "clauses", "params"):
+            _walk(d.get(key), source, key)
+
+
+def _walk(obj: Any, source: str, path: str) -> None:
+    """Depth and integer range of one field, iteratively (a deep object must not hit the recursion limit)."""
+    stack: list[tuple[Any, int, str]] = [(obj, 2, path)]
     while stack:
         obj, depth, path = stack.pop()
-        _require(depth <= MAX_DEPTH, f"{source}: nested deeper than {MAX_DEPTH} levels at {path or 'top'}")
+        _require(depth <= MAX_DEPTH, f"{source}: nested deeper than {MAX_DEPTH} levels at {path}")
         if isinstance(obj, dict):
-            for k, v in obj.items():
-                _require(isinstance(k, str), f"{source}: object keys must be strings at {path or 'top'}")
-                _check_str(k, source, path)
-                stack.append((v, depth + 1, f"{path}.{k}" if path else k))
+            stack.extend((v, depth + 1, f"{path}.{k}") for k, v in obj.items() if k != "values")
         elif isinstance(obj, list):
             stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(obj))
-        elif isinstance(obj, str):
-            _check_str(obj, source, path)
-        elif isinstance(obj, float):
-            _require(math.isfinite(obj), f"{source}: {path}: non-finite number {obj!r}; write "
-                                         f'{{"$float": "{obj!r}"}} for a non-finite hyperparameter')
         elif _is_int(obj):
             _require(-(2**63) <= obj < 2**63, f"{source}: {path}: integer out of range (|x| < 2**63)")
-        else:
-            _require(obj is None or isinstance(obj, bool), f"{source}: {path}: {type(obj).__name__} is not JSON data")
-
-
-def _check_str(text: str, source: str, path: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise CaseFormatError(f"{source}: {path or 'top'}: a string holds an unpaired surrogate") from None
 
 
 def _shape(p: dict[str, Any], i: int, source: str) -> tuple[int, ...]:
