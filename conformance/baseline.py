@@ -353,10 +353,6 @@ def problems(entries: Sequence[Entry], run_meta: dict[str, Any] | None = None) -
     entries without 'verdicts', a baseline made with another hypothesis/suite version than ``run_meta``)."""
     fails: list[str] = []
     warns: list[str] = []
-    if isinstance(entries, Baseline):
-        warns += entries.warnings
-        if run_meta:
-            warns += meta_warnings(entries, run_meta)
     for e in entries:
         if e.matched == 0:
             warns.append(f"{e.label()} matches no case in this run (stale? delete it or widen the run)")
@@ -369,6 +365,10 @@ def problems(entries: Sequence[Entry], run_meta: dict[str, Any] | None = None) -
         if e.regressions:
             fails.append(f"REGRESSION: {e.label()} grew beyond max_ratio={e.max_ratio:.3g} in "
                          f"{len(e.regressions)} case(s), e.g. {e.regressions[0]}")
+    if isinstance(entries, Baseline):  # about the file as a whole, after the entries
+        warns += entries.warnings
+        if run_meta:
+            warns += meta_warnings(entries, run_meta)
     return fails, warns
 
 
