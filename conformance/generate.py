@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
@@ -74,8 +75,19 @@ def clause_strategy(clause: str, dtype: str) -> st.SearchStrategy[Case]:
     return CLAUSE_CASES[clause](dtype)
 
 
-def generate(clauses: Iterable[str], dtypes: Sequence[str], run_seed: int, max_examples: int) -> list[Case]:
-    """Cases for every clause in every dtype."""
+def generate(clauses: Iterable[str], dtypes: Sequence[str], run_seed: int, max_examples: int,
+             cache_dir: str | Path | None = None) -> list[Case]:
+    """Cases for every clause in every dtype.
+
+    With ``cache_dir`` the set is read from a cache file keyed by everything generation depends on
+    (``casecache``), and generated and stored there only when absent: off unless given.
+    """
+    clauses = list(clauses)
+    if cache_dir is not None:
+        from .casecache import cached
+
+        return cached(cache_dir, clauses, dtypes, run_seed, max_examples,
+                      lambda: generate(clauses, dtypes, run_seed, max_examples))
     out: dict[str, Case] = {}
     for clause in clauses:
         if clause.startswith(VALIDATION_PREFIX):  # a small, known set: every refusal and acceptance
