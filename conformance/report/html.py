@@ -23,7 +23,7 @@ from markupsafe import Markup
 from ..clauses import BY_ID, CLAUSES, FAMILIES
 from . import plots
 from .tables import BAD, clause_verdicts, counts, frame
-from .text import portable, printable
+from .text import portable, portable_path, printable
 
 CELL_CASES = 40  # cases listed per matrix cell (worst first); the rest are counted
 FAILURES = 300  # rows of the failures list
@@ -248,7 +248,7 @@ def _notes(meta: dict[str, Any]) -> list[dict[str, Any]]:
 def _header(meta: dict[str, Any], run_dir: str | None) -> list[tuple[str, str]]:
     env = meta.get("environment") or {}
     clauses = meta.get("clauses") or []
-    opts = {k: portable(v, run_dir) for k, v in (meta.get("options") or {}).items() if v not in (None, False)}
+    opts = {k: portable_path(v, run_dir) for k, v in (meta.get("options") or {}).items() if v not in (None, False)}
     rows = [("suite", f"{meta.get('suite', 'adam-conformance')} {meta.get('suite_version', '')}"),
             ("spec", f"{meta.get('spec', '')}"), ("clause set", f"{meta.get('spec_version', '')} -- "
              + (f"all {len(CLAUSES)} clauses" if not clauses or len(clauses) == len(CLAUSES)
@@ -266,7 +266,7 @@ def _header(meta: dict[str, Any], run_dir: str | None) -> list[tuple[str, str]]:
         rows.append(("time", f"{float(meta['wall_seconds']):.1f} s wall" + (f", {float(cps):.1f} case-runs/s"
                                                                              if cps else "")))
     if meta.get("baseline"):
-        rows.append(("baseline", portable(meta["baseline"], run_dir)))
+        rows.append(("baseline", portable_path(meta["baseline"], run_dir)))
     return rows
 
 

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from .text import one_line
 
@@ -157,6 +158,8 @@ def trajectory(trace: Mapping[str, Any], colour: str, first_failing_step: int | 
                 ms=4, label="|implementation - spec|")
         a2.plot(steps, np.maximum(bound, tiny), color="black", lw=1.2, ls="--", label="bound")
         a2.set_yscale("log")
+        a2.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0e}"))
+        a2.yaxis.set_minor_formatter(NullFormatter())
         lo = np.nanmin(np.concatenate([err[err > 0], bound[bound > 0]])) if np.any(err > 0) or np.any(bound > 0) \
             else 1e-300
         if math.isfinite(lo):

@@ -18,7 +18,7 @@ from ..clauses import CLAUSES
 from ..records import atomic_write, write_json
 from .junit import junit as junit
 from .tables import BAD, counts, frame, pivot, totals
-from .text import md, md_code, portable
+from .text import md, md_code, portable, portable_path
 
 
 def _clause_set(ids: Sequence[str]) -> str:
@@ -56,7 +56,7 @@ def header_lines(meta: dict[str, Any], run_dir: str | None = None) -> list[str]:
                      + (f" ({float(meta['cases_per_second']):.1f} case-runs/s)" if meta.get("cases_per_second")
                         else ""))
     if meta.get("baseline"):
-        lines.append(f"- baseline: {md(portable(meta['baseline'], run_dir))}")
+        lines.append(f"- baseline: {md(portable_path(meta['baseline'], run_dir))}")
     return lines
 
 
@@ -123,13 +123,28 @@ def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str
     return "\n".join(parts)
 
 
-def summary(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def portable_meta(meta: dict[str, Any], run_dir: str | None = None) -> dict[str, Any]:
+    """run.json with its path fields (baseline, path-valued options) relative or elided."""
+    out = dict(meta)
+    if out.get("baseline"):
+        out["baseline"] = portable_path(out["baseline"], run_dir)
+    if isinstance(out.get("options"), dict):
+        out["options"] = {k: portable_path(v, run_dir) if isinstance(v, str) and "/" in v else v
+                          for k, v in out["options"].items()}
+    return out
+
+
+def summary(meta: dict[str, Any], records: Sequence[dict[str, Any]], run_dir: str | None = None) -> dict[str, Any]:
     c = counts(frame(records))
     cells = [] if c.empty else c.astype(object).where(pd.notna(c), None).to_dict(orient="records")
-    return {"meta": meta, "totals": totals(records), "cells": cells,
-            "failures": [{k: r.get(k) for k in ("case_id", "adapter", "clauses", "dtype", "verdict", "message",
-                                                 "replay", "case_file")}
-                         for r in records if r["verdict"] in BAD]}
+    fails = []
+    for r in records:
+        if r["verdict"] in BAD:
+            row = {k: r.get(k) for k in ("case_id", "adapter", "clauses", "dtype", "verdict", "error_kind", "message",
+                                         "replay", "case_file")}
+            row["replay"] = portable(row["replay"], run_dir) if row["replay"] else row["replay"]
+            fails.append(row)
+    return {"meta": portable_meta(meta, run_dir), "totals": totals(records), "cells": cells, "failures": fails}
 
 
 def html_page(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str = "Adam conformance",
@@ -155,7 +170,7 @@ def write_all(out_dir: Path, meta: dict[str, Any], records: Sequence[dict[str, A
     if not meta.get("started") and meta.get("wall_seconds") is not None:  # runs before run.json had it
         t0 = datetime.now(UTC) - timedelta(seconds=float(meta["wall_seconds"]))
         meta["started"] = t0.isoformat(timespec="seconds")
-    summ = summary(meta, records)
+    summ = summary(meta, records, run_dir)
     summ["gate"] = {"failures": list(gate_failures), "warnings": list(warnings)}
     write_json(out_dir / "summary.json", summ)
     md_text = markdown(meta, records, title, gate_failures, warnings, run_dir)

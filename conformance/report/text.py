@@ -96,12 +96,31 @@ def _bases(run_dir: str | os.PathLike[str] | None) -> list[tuple[str, str]]:
     return sorted({p for p in pairs if p[0] not in ("", "/")}, key=lambda p: -len(p[0]))
 
 
+_UPWARD = re.compile(r"(?:(?<=^)|(?<=[\s'\"=(]))((?:\.\./)+[^\s'\")]*)")
+
+
 def portable(value: Any, run_dir: str | os.PathLike[str] | None = None) -> str:
     """Absolute paths under the repository or working directory made relative to it; under the
-    run directory, relative to the run directory; under the home directory, ``~/...``."""
+    run directory, relative to the run directory; under the home directory, ``~/...``. Only
+    absolute paths are touched (a prefix at the start of the text or after a space, quote or ``=``),
+    and ``../..`` paths that climb out of the working directory into the run directory."""
     text = "" if value is None else str(value)
+    if run_dir is not None:
+        run = os.path.abspath(run_dir)
+
+        def into_run(m: re.Match[str]) -> str:
+            target = os.path.abspath(m.group(1))
+            return os.path.relpath(target, run) if target == run or target.startswith(run + os.sep) else m.group(1)
+
+        text = _UPWARD.sub(into_run, text)
     for prefix, repl in _bases(run_dir):
-        text = text.replace(prefix + os.sep, repl)
-        if text == prefix:
-            text = repl or "."
+        text = re.sub(r"(^|(?<=[\s'\"=(]))" + re.escape(prefix) + r"(/|(?=$|[\s'\")]))",
+                      lambda m, r=repl: r if m.group(2) == "/" else (r or "."), text)
     return text
+
+
+def portable_path(value: Any, run_dir: str | os.PathLike[str] | None = None) -> str:
+    """A path field (the baseline file, an option): ``portable``, and an absolute path outside the
+    repository, working and run directories shown as ``…/NAME`` -- reports get published."""
+    text = portable(value, run_dir)
+    return f"…/{os.path.basename(text)}" if os.path.isabs(text) else text
