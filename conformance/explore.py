@@ -19,8 +19,7 @@ from hypothesis import seed as hseed
 from .cases import Case
 from .compare import judge
 from .expected import expected
-from .generate import _without_local_constants, stream_seed
-from .strategies import CLAUSE_CASES
+from .generate import _without_local_constants, clause_strategy, stream_seed
 
 
 def _score(case: Case, run_one: Callable[[Case], Sequence[tuple[str, Any]]]) -> dict[str, float]:
@@ -45,7 +44,7 @@ def explore(clauses: Sequence[str], dtypes: Sequence[str], run_seed: int, max_ex
             @settings(max_examples=max_examples, database=None, phases=[Phase.generate, Phase.target],
                       deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
             @hseed(stream_seed(run_seed, clause, dtype))
-            @given(CLAUSE_CASES[clause](dtype))
+            @given(clause_strategy(clause, dtype))
             def search(case: Case) -> None:
                 found.setdefault(case.id, case)
                 for name, score in _score(case, run_one).items():

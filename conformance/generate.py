@@ -11,12 +11,13 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from .cases import Case
-from .strategies import CLAUSE_CASES
+from .strategies import CLAUSE_CASES, CLAUSE_DRAFTS, planned_cases
 from .validation_cases import VALIDATION_STRATEGIES, validation_cases
 
 VALIDATION_PREFIX = "VAL-"
@@ -52,16 +53,16 @@ def _without_local_constants() -> Iterator[None]:
         providers.CONSTANTS_CACHE.cache.clear()
 
 
-def draw_cases(strategy: st.SearchStrategy[Case], n: int, rng_seed: int) -> list[Case]:
-    """Up to ``n`` distinct cases from ``strategy``, in a deterministic order."""
-    found: dict[str, Case] = {}
+def draw_cases(strategy: st.SearchStrategy[Any], n: int, rng_seed: int) -> list[Any]:
+    """Up to ``n`` distinct examples (cases or drafts: anything with an ``id``), in a deterministic order."""
+    found: dict[str, Any] = {}
 
     @settings(max_examples=n, database=None, derandomize=False, phases=[Phase.generate], deadline=None,
               suppress_health_check=list(HealthCheck), print_blob=False)
     @seed(rng_seed)
     @given(strategy)
-    def collect(case: Case) -> None:
-        found.setdefault(case.id, case)
+    def collect(example: Any) -> None:
+        found.setdefault(example.id, example)
 
     with _without_local_constants():
         collect()
@@ -96,6 +97,7 @@ def generate(clauses: Iterable[str], dtypes: Sequence[str], run_seed: int, max_e
                     out.setdefault(case.id, case)
             continue
         for dtype in dtypes:
-            for case in draw_cases(CLAUSE_CASES[clause](dtype), max_examples, stream_seed(run_seed, clause, dtype)):
+            found = draw_cases(CLAUSE_DRAFTS[clause](dtype), max_examples, stream_seed(run_seed, clause, dtype))
+            for case in planned_cases(clause, dtype, found):  # drafts built with the pairwise plan's features
                 out.setdefault(case.id, case)
     return list(out.values())

@@ -33,8 +33,7 @@ def hypothesis_minimal(case: Case, record: dict[str, Any], handle: Any, timeout:
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis.errors import NoSuchExample
 
-    from .generate import _without_local_constants
-    from .strategies import CLAUSE_CASES
+    from .generate import _without_local_constants, clause_strategy
 
     charged = set(record.get("deviates") or record["clauses"])
     calls = 0
@@ -52,7 +51,7 @@ def hypothesis_minimal(case: Case, record: dict[str, Any], handle: Any, timeout:
                     suppress_health_check=list(HealthCheck))
     try:
         with _without_local_constants():
-            found = find(CLAUSE_CASES[case.clauses[0]](case.dtype), fails_the_same_way, settings=opts,
+            found = find(clause_strategy(case.clauses[0], case.dtype), fails_the_same_way, settings=opts,
                          random=Random(seed))
     except NoSuchExample:
         return None

@@ -1,46 +1,73 @@
-"""Hypothesis strategies that generate conformance cases: a vocabulary of the Adam domain.
+"""Hypothesis strategies that generate conformance cases: hypothesis draws a recipe, NumPy fills it.
 
-Read the names as sentences: ``update_cases`` draw ``param_sets`` from ``layouts`` and feed them
-``gradient_streams``; ``group_layouts`` split names into groups; ``lr_forms`` choose how a learning
-rate is given; ``sparse_gradients`` repeat, shuffle and skip rows; ``invalid_constructions`` break
-one constructor argument at a time. ``CLAUSE_CASES`` maps every clause ID to the strategy that
-exercises it, so every clause gets cases in every dtype.
+Drawing arrays element by element (``hypothesis.extra.numpy``) cost about 30 ms a case. Here
+hypothesis draws only a *recipe* -- layout index, magnitude span, sign pattern, zero share, special
+values, step pattern, hyperparameters and a seed -- and ``Fill``/``Stream`` turn it into arrays with
+NumPy. The same seed still gives the same cases (the recipe is a pure function of hypothesis's
+choices), and hypothesis still drives every choice: it shrinks a recipe toward small layouts, few
+steps, default hyperparameters and seed 0, and ``target`` climbs on the recipe in explore mode.
 
-Shapes come from a small catalogue of layouts so that cases share structure: JIT and graph
-compilers (optax, MindSpore) compile once per structure, not once per case.
+A recipe is a ``Draft``: everything a case of its clause could need. ``Draft.build(features)``
+assembles the case with the clause's own features, or with the row that ``features.plan()`` gives
+that slot of the stream, so that every pair of features meets in a default run (see
+``conformance/features.py``). ``CLAUSE_CASES`` maps a clause to its cases as drawn (explore mode,
+shrinking); ``CLAUSE_DRAFTS`` to its drafts, which ``planned_cases`` builds in gate mode.
+
+Shapes come from a palette of sizes kernels get wrong (``SIZES``, see docs/case-budget.md), in a
+small catalogue of layouts, and graph constants (betas, eps, weight decay, loss scale) from small
+palettes, so that structures recur across cases and JIT / graph compilers (optax, MindSpore) hit
+their caches: one compile per structure, not one per case.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
-from .cases import Case, DynamicLRValue, ParamRef, ParamSpec, ScheduleValue, TensorValue, encode_value
-from .dtypes import rounded
+from .cases import Case, DynamicLRValue, ParamSpec, ScheduleValue, TensorValue, encode_value
+from .dtypes import fmt, rounded
+from .features import CORNER_FEATURES, CORNERS, DYNAMIC_LR, REQUIRES, Features, plan
 
-# ---- the catalogue ---------------------------------------------------------------------------------
+# ---- the palettes --------------------------------------------------------------------------------
 
+# Sizes around the widths kernels vectorize and block by: 1-3 (scalar tails), 7/8/9 (8-lane AVX2
+# float32, 16-byte half vectors), 15/16/17 (AVX-512 float32 lanes, GRP-GC's shape[1] % 16 rule),
+# 31/32/33 (a warp; 64-byte bf16 vectors), 63/64/65, 127/128/129 (thread blocks, unroll factors),
+# 255/256/257 (CUDA block size). 0-d and empty tensors are layouts of their own.
+SIZES: tuple[int, ...] = (1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257)
 LAYOUTS: tuple[tuple[tuple[int, ...], ...], ...] = (
     ((3,),),
-    ((2, 3), (4,)),
-    ((), (5,)),
-    ((0,), (3,)),
-    ((2, 2, 3), (3,)),
+    ((2, 3), (8,)),
+    ((), (9,)),
+    ((0,), (7,)),
+    ((2, 2, 3), (17,)),
     ((2, 1, 2, 3), (2,)),
-    ((4,), (4,), (4,)),  # several parameters of equal shape
+    ((16,), (16,), (16,)),  # several parameters of equal shape
+    ((1,), (15,), (31,)),
+    ((32,), (33,)),
+    ((63,), (64,), (65,)),
+    ((127,), (128, 1), (129,)),
+    ((255,), (256,), (257,)),
 )
+SHORT_LAYOUTS = LAYOUTS[:3]  # long trajectories (UPD-BIAS, LR-*): small, so many steps stay cheap
 GC_LAYOUTS: tuple[tuple[tuple[int, ...], ...], ...] = (
     ((2, 16), (3,)),
     ((2, 32, 1), (2, 3)),
     ((3, 16), (16,)),
+    ((1, 64), (4, 15)),  # (4, 15): ndim 2 but 15 % 16 != 0, not centralized
+    ((2, 128, 1), (9, 17)),
 )
-SPARSE_SHAPES: tuple[tuple[int, ...], ...] = ((5, 3), (6, 2), (4, 1))
+SPARSE_SHAPES: tuple[tuple[int, ...], ...] = ((5, 3), (6, 2), (4, 1), (9, 8), (17, 16))
+LONG_STEPS = (1000, 3000, 10000)
+LR_LENGTHS = (8, 16, 64)  # sequence lr lengths: the lr Parameter's shape is part of a graph's structure
 PLAIN_NAMES = ("w0", "w1", "w2")
 FILTER_NAMES = ("bn.beta", "ln.gamma", "Beta_w", "conv.Gamma", "betas_gamma", "dense.weight", "alphabet")
 
@@ -50,6 +77,145 @@ MAGNITUDES = {"float64": (-12.0, 6.0), "float32": (-12.0, 6.0), "float16": (-3.0
 # Away from eps: used where a clause other than UPD-EPS is under test.
 FIRM = {"float64": (-2.0, 3.0), "float32": (-2.0, 3.0), "float16": (-1.0, 2.0), "bfloat16": (-2.0, 3.0)}
 
+# (beta1, beta2): the default first (hypothesis's simplest choice), near 0, near 1, mixed.
+BETA_PAIRS = ((0.9, 0.999), (0.9, 0.99999), (0.5, 0.9), (0.99, 0.999), (0.0001, 0.0001), (0.999, 0.99),
+              (0.9, 0.5), (0.0001, 0.999), (0.3, 0.99))
+LONG_BETA2 = (0.999, 0.9999, 0.99999)
+WEIGHT_DECAYS = (0.01, 0.1, 1.0, 0.0001, 0.9)
+# eps small enough not to matter at firm gradient magnitudes. Half types get eps >= 1e-3: below their
+# resolution (1e-8 is 0 in float16) the update divides an underflowed sqrt(v) by almost nothing in
+# every implementation; UPD-EPS explores that corner, and "dead-elements" the one of exact zeros.
+SMALL_EPS = {"float64": (1e-8, 1e-10, 1e-12), "float32": (1e-8, 1e-10, 1e-12),
+             "float16": (1e-3, 1e-2), "bfloat16": (1e-3, 1e-2)}
+NEAR_EPS = {"float64": (1e-8, 1e-6, 1e-3, 1.0, 1e-12, 1e-4, 1e-10, 0.1),
+            "float32": (1e-8, 1e-6, 1e-3, 1.0, 1e-12, 1e-4, 1e-10, 0.1),
+            "float16": (1e-3, 1e-2, 0.1, 1.0), "bfloat16": (1e-3, 1e-2, 0.1, 1.0)}
+# Below the storage dtype's resolution (0 there, or far below its smallest normal) yet a normal float32,
+# beside elements whose gradient is always zero: 0 / (0 + eps) must stay 0, never 0/0.
+TINY_EPS = {"float64": (1e-300, 1e-30), "float32": (1e-30, 1e-20), "float16": (1e-8, 1e-12),
+            "bfloat16": (1e-8, 1e-30)}
+LOSS_SCALES = {"float16": (2.0, 0.5, 3.0, 64.0)}  # 65504 tops float16: scaled |g| <= 100 stays finite
+DEFAULT_LOSS_SCALES = (2.0, 1024.0, 0.5, 3.0, 65536.0)
+SIGNS = ("mixed", "positive", "negative", "alternating")
+SPECIALS = ("none", "powers", "ties")
+
+
+# ---- recipes -> arrays -----------------------------------------------------------------------------
+
+def _rng(*key: Any) -> np.random.Generator:
+    digest = hashlib.sha256(repr(key).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+class Fill(NamedTuple):
+    """How to fill an array: magnitudes 10**[lo, hi], a sign pattern, a share of exact zeros, specials."""
+
+    seed: int
+    lo: float
+    hi: float
+    signs: str = "mixed"
+    zeros: float = 0.0
+    special: str = "none"
+
+    def sample(self, shape: tuple[int, ...], dtype: str, *key: Any) -> np.ndarray:
+        """Values representable in ``dtype`` (float64 holding them); ``key`` picks an independent stream."""
+        rng = _rng(self.seed, *key)
+        a = 10.0 ** rng.uniform(self.lo, self.hi, shape)
+        if self.special == "powers":  # exact powers of two: no rounding anywhere in m's update
+            a = 2.0 ** np.round(np.log2(a))
+        elif self.special == "ties":  # halfway between two representable values before rounding
+            u = fmt(dtype).unit_roundoff
+            a = rounded(a, dtype) * (1 + u)
+        if self.signs == "mixed":
+            a = a * rng.choice([-1.0, 1.0], shape)
+        elif self.signs == "negative":
+            a = -a
+        elif self.signs == "alternating":
+            a = a * np.where(np.arange(a.size).reshape(shape) % 2, -1.0, 1.0) if a.size else a
+        if self.zeros:
+            a = np.where(rng.random(shape) < self.zeros, 0.0, a)
+        return rounded(a, dtype)
+
+
+@st.composite
+def _fills(draw: st.DrawFn, span: tuple[float, float]) -> Fill:
+    """A fill over ``span`` (log10): the whole span, one decade around a centre, or one magnitude."""
+    lo, hi = span
+    spread = draw(_sampled(("full", "decade", "point")))
+    if spread == "full":
+        a, b = lo, hi
+    else:
+        c = draw(_floats(lo, hi))
+        a, b = (max(lo, c - 0.5), min(hi, c + 0.5)) if spread == "decade" else (c, c)
+    return Fill(draw(SEEDS), a, b, draw(_sampled(SIGNS)), draw(_sampled((0.0, 0.2, 0.5))), draw(_sampled(SPECIALS)))
+
+
+@functools.cache
+def fills(span: tuple[float, float]) -> st.SearchStrategy[Fill]:
+    """Built once per span: hypothesis validates a strategy on first use, which costs more than a draw."""
+    return _fills(span)
+
+
+@functools.cache
+def _sampled(values: tuple[Any, ...]) -> st.SearchStrategy[Any]:
+    return st.sampled_from(values)
+
+
+@functools.cache
+def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.integers(lo, hi)
+
+
+@functools.cache
+def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi)
+
+
+SEEDS = st.integers(0, 2**32 - 1)
+BOOLS = st.booleans()
+
+
+class Stream(NamedTuple):
+    """Gradients over a trajectory: ``pattern`` says how steps relate, ``dead`` the share of elements
+    whose gradient is zero at every step."""
+
+    fill: Fill
+    pattern: str = "mixed"
+    dead: float = 0.0
+
+    def arrays(self, shapes: Sequence[tuple[int, ...]], steps: int, dtype: str) -> list[list[np.ndarray]]:
+        kinds = self.kinds(steps)
+        out: list[list[np.ndarray]] = [[] for _ in range(steps)]
+        for i, s in enumerate(shapes):
+            fresh = self.fill.sample((steps, *s), dtype, "grad", i)
+            alive = _rng(self.fill.seed, "dead", i).random(s) >= self.dead
+            prev = fresh[0]
+            for t in range(steps):
+                k = kinds[t]
+                g = fresh[t] if k == "fresh" else np.zeros(s) if k == "zero" else prev if k == "repeat" \
+                    else -prev if k == "flip" else rounded(prev * 0.1, dtype)
+                g = np.where(alive, g, 0.0)
+                out[t].append(g)
+                prev = g
+        return out
+
+    def kinds(self, steps: int) -> list[str]:
+        """Per step: fresh, all-zero, repeated, sign-flipped or shrinking (the first is always fresh)."""
+        if self.pattern == "fresh":
+            return ["fresh"] * steps
+        if self.pattern == "steady":
+            return ["fresh"] + ["repeat"] * (steps - 1)
+        if self.pattern == "flip":
+            return ["fresh"] + ["flip"] * (steps - 1)
+        rng = _rng(self.fill.seed, "kinds")
+        pick = rng.choice(["fresh", "fresh", "zero", "repeat", "flip", "shrink"], steps)
+        return ["fresh", *pick[1:].tolist()]
+
+
+@functools.cache
+def streams(span: tuple[float, float]) -> st.SearchStrategy[Stream]:
+    return st.builds(Stream, fills(span), _sampled(("mixed", "fresh", "steady", "flip")), st.just(0.0))
+
 
 # ---- numbers ---------------------------------------------------------------------------------------
 
@@ -58,80 +224,276 @@ def log_uniform(lo: float, hi: float) -> st.SearchStrategy[float]:
     return st.floats(lo, hi).map(lambda x: float(10.0**x))
 
 
-def betas() -> st.SearchStrategy[tuple[float, float]]:
-    """(beta1, beta2): defaults, near 0, near 1, and anywhere in between."""
-    one = st.one_of(
-        st.sampled_from([0.9, 0.5, 0.0001, 0.99]),
-        log_uniform(-4, -0.3),
-        st.floats(0.9, 0.99999),
-        st.floats(0.01, 0.99),
-    )
-    return st.tuples(one, st.one_of(st.just(0.999), one))
-
-
+@functools.cache
 def learning_rates() -> st.SearchStrategy[float]:
-    return st.one_of(st.sampled_from([1e-3, 0.1, 1.0, 0.0]), log_uniform(-4, 0))
+    """A fixed lr: common values first, then anything over four decades (lr 0 only in sequences)."""
+    return st.one_of(st.sampled_from([1e-3, 0.1, 1.0]), log_uniform(-4, 0))
 
 
-def small_epsilons(dtype: str) -> st.SearchStrategy[float]:
-    """eps small enough not to matter at firm gradient magnitudes.
+@functools.cache
+def schedules(total: int) -> st.SearchStrategy[Any]:
+    """Every LearningRateSchedule and nn.dynamic_lr builder, with arguments from small palettes."""
+    lr = st.sampled_from([0.1, 0.01, 1.0])
+    rate = st.sampled_from([0.5, 0.9, 0.1])
+    d = st.integers(1, 5)
+    stair = st.booleans()
 
-    Half types get eps >= 1e-3: below their resolution (1e-8 is 0 in float16) the update divides
-    an underflowed sqrt(v) by almost nothing in every implementation; UPD-EPS explores that corner.
-    """
-    return st.sampled_from([1e-3, 1e-2] if dtype in ("float16", "bfloat16") else [1e-8, 1e-10, 1e-12])
+    def decay(name: str) -> st.SearchStrategy[ScheduleValue]:
+        keys = ("learning_rate", "decay_rate", "decay_steps", "is_stair")
+        return st.builds(lambda *a: ScheduleValue(name, dict(zip(keys, a))), lr, rate, d, stair)
 
-
-def epsilons() -> st.SearchStrategy[float]:
-    return st.one_of(st.sampled_from([1e-8, 1e-6, 1e-3, 1.0]), log_uniform(-12, 0))
-
-
-# ---- tensors ---------------------------------------------------------------------------------------
-
-def signed_magnitudes(lo: float, hi: float) -> st.SearchStrategy[float]:
-    return st.one_of(
-        st.just(0.0),
-        st.tuples(st.sampled_from([-1.0, 1.0]), st.floats(lo, hi)).map(lambda se: se[0] * 10.0**se[1]),
+    sched = st.one_of(
+        decay("ExponentialDecayLR"), decay("NaturalExpDecayLR"), decay("InverseDecayLR"),
+        st.builds(lambda lo, d_: ScheduleValue("CosineDecayLR", {"min_lr": lo, "max_lr": 0.1, "decay_steps": d_}),
+                  st.sampled_from([0.0, 0.01]), d),
+        st.builds(lambda *a: ScheduleValue("PolynomialDecayLR", dict(zip(
+            ("learning_rate", "end_learning_rate", "decay_steps", "power", "update_decay_steps"), a))),
+            lr, st.sampled_from([0.0, 0.001]), d, st.sampled_from([0.5, 1.0, 2.0]), stair),
+        st.builds(lambda lr_, w: ScheduleValue("WarmUpLR", {"learning_rate": lr_, "warmup_steps": w}), lr, d),
     )
+    ep = {"total_step": total, "step_per_epoch": 2, "decay_epoch": 2}
+
+    def dyn(name: str) -> st.SearchStrategy[DynamicLRValue]:
+        return st.builds(lambda lr_, r, s: DynamicLRValue(name, {"learning_rate": lr_, "decay_rate": r, **ep,
+                                                                 "is_stair": s}), lr, rate, stair)
+
+    dynamic = st.one_of(
+        dyn("exponential_decay_lr"), dyn("natural_exp_decay_lr"), dyn("inverse_decay_lr"),
+        st.just(DynamicLRValue("cosine_decay_lr", {"min_lr": 0.01, "max_lr": 0.1, **ep})),
+        st.builds(lambda p, u: DynamicLRValue("polynomial_decay_lr", {
+            "learning_rate": 0.1, "end_learning_rate": 0.01, **ep, "power": p, "update_decay_epoch": u}),
+            st.sampled_from([0.5, 2.0]), stair),
+        st.just(DynamicLRValue("warmup_lr", {"learning_rate": 0.1, "total_step": total, "step_per_epoch": 1,
+                                             "warmup_epoch": 3})),
+        st.just(DynamicLRValue("piecewise_constant_lr", {"milestone": [1, total], "learning_rates": [0.1, 0.05]})),
+    )
+    return st.tuples(sched, dynamic)
 
 
-def tensors(shape: tuple[int, ...], lo: float, hi: float) -> st.SearchStrategy[np.ndarray]:
-    """Arrays whose elements span [10**lo, 10**hi] in magnitude, with zeros and both signs."""
-    return hnp.arrays(np.float64, shape, elements=signed_magnitudes(lo, hi))
+def lr_length(steps: int) -> int:
+    """The shortest palette length that lasts ``steps`` updates."""
+    return next((n for n in LR_LENGTHS if n >= steps), steps)
 
 
-@st.composite
-def gradient_streams(draw: st.DrawFn, shapes: Sequence[tuple[int, ...]], steps: int, dtype: str,
-                     span: tuple[float, float]) -> list[list[np.ndarray]]:
-    """Per step, one gradient per shape: fresh, all-zero, repeated, sign-flipped or shrinking."""
-    lo, hi = span
-    out: list[list[np.ndarray]] = []
+# ---- the recipe ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Draft:
+    """Everything hypothesis drew for one case of ``clause``; ``build`` turns it into a Case."""
+
+    clause: str
+    dtype: str
+    features: Features  # the clause's own features, as drawn
+    layout: int
+    steps: int
+    params: Fill
+    stream: Stream
+    lr: float
+    lr_int: int
+    lr_seed: int
+    sched: tuple[ScheduleValue, DynamicLRValue]
+    betas: tuple[float, float]
+    eps: float
+    wd: float
+    loss_scale: float
+    split: int  # seed for group cuts, names, per-group options and sparse indices
+    group_wds: tuple[float, ...]
+    sparse_shape: int
+    nnz: int  # 0: rows - 1, 1: rows, 2: 2 * rows (one count per case: the indices' shape is fixed)
+    with_dense: bool
+    long_steps: int
+    long_beta2: float
+    tiny_eps: float
+    title: str = ""
+
+    @property
+    def id(self) -> str:
+        """Distinct drafts have distinct ids (generate.draw_cases keeps the first of each)."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+
+    def build(self, features: Features | None = None, corner: str | None = None) -> Case:
+        return _assemble(self, features or self.features, corner)
+
+
+def _pick(seq: Sequence[Any], i: int) -> Any:
+    return seq[i % len(seq)]
+
+
+def _names(d: Draft, n: int, filtered: bool) -> list[str]:
+    if not filtered:
+        return list(PLAIN_NAMES[:n])
+    order = _rng(d.split, "names").permutation(len(FILTER_NAMES))
+    return [FILTER_NAMES[i] for i in order[:n]]
+
+
+def _params(d: Draft, f: Features, corner: str | None) -> tuple[list[tuple[str, tuple[int, ...]]], str | None]:
+    """(name, shape) of every parameter, and the sparse one's name."""
+    filtered = f.decay == "filter" or (f.groups == "wd" and d.clause == "DEC-GROUP")
+    if f.sparse == "on":
+        shape = _pick(SPARSE_SHAPES, d.sparse_shape)
+        out = [("embedding", shape)]
+        if d.with_dense or f.groups not in ("none", "plain"):
+            out.append(("bn.beta" if filtered else "w0", (3,)))
+        return out, "embedding"
+    if corner == "long-run":
+        return [("w0", (2,))], None
+    cat = GC_LAYOUTS if f.groups == "gc" else SHORT_LAYOUTS if d.clause in ("UPD-BIAS",) or \
+        d.clause.startswith("LR-") else LAYOUTS
+    layout = _pick(cat, d.layout)
+    return list(zip(_names(d, len(layout), filtered), layout)), None
+
+
+def _sparse_grad(d: Draft, shape: tuple[int, ...], t: int, repeats: bool, absent: bool, vals: Fill,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, values): unsorted, repeated when asked, with an absent row when asked."""
+    rows = shape[0]
+    rng = _rng(d.split, "sparse", t)
+    pool = np.arange(rows)
+    if absent:
+        pool = np.delete(pool, _rng(d.split, "absent").integers(rows))
+    n = (rows - 1, rows, 2 * rows)[d.nnz % 3]
+    idx = rng.choice(pool, n)
+    if repeats and len(set(idx.tolist())) == n:
+        idx[-1] = idx[0]
+    return idx.astype(np.int64), vals.sample((n, *shape[1:]), d.dtype, "sparse", t)
+
+
+def _lr_form(d: Draft, kind: str, steps: int, salt: int = 0) -> Any:
+    if kind == "float":
+        return d.lr
+    if kind == "int":
+        return d.lr_int
+    if kind == "tensor0d":
+        return TensorValue(np.asarray(d.lr))
+    if kind in ("list", "tensor1d"):
+        rng = _rng(d.lr_seed, salt)
+        seq = 10.0 ** rng.uniform(-4, 0, lr_length(steps))
+        seq = np.where(rng.random(seq.size) < 0.1, 0.0, seq)
+        seq[0] = seq[0] or d.lr  # the first update always moves
+        return seq.tolist() if kind == "list" else TensorValue(seq)
+    return d.sched[0] if kind == "schedule" else d.sched[1]
+
+
+def _groups(d: Draft, f: Features, names: list[str], steps: int) -> list[dict[str, Any]] | None:
+    """Split names into 1..3 groups with the options ``f.groups`` asks for (at least one group has them)."""
+    if f.groups == "none":
+        return None
+    rng = _rng(d.split, "groups")
+    n = len(names)
+    k = int(rng.integers(1, min(3, n) + 1)) if f.groups != "lr-mixed" or n < 2 else int(rng.integers(2, min(3, n) + 1))
+    cuts = sorted(rng.choice(np.arange(1, n), k - 1, replace=False).tolist()) if k > 1 else []
+    bounds = [0, *cuts, n]
+    groups: list[dict[str, Any]] = [{"params": names[a:b]} for a, b in itertools.pairwise(bounds)]
+    chosen = rng.random(k) < 0.5
+    chosen[int(rng.integers(k))] = True
+    for i, g in enumerate(groups):
+        if not chosen[i]:
+            continue
+        if f.groups == "lr":
+            g["lr"] = _lr_form(d, f.lr, steps, salt=i + 1)
+        elif f.groups == "wd":
+            g["weight_decay"] = _pick(d.group_wds, i)
+        elif f.groups == "gc":
+            g["grad_centralization"] = True
+    if f.groups == "gc":
+        for g in groups:
+            g.setdefault("grad_centralization", bool(rng.random() < 0.5))
+    if f.groups == "lr-mixed":  # a fixed lr beside a dynamic one (MindSpore's test_adam_group2 layout)
+        other = "float" if f.lr in DYNAMIC_LR else "list"
+        groups[0]["lr"] = _lr_form(d, other, steps, salt=1)
+        if len(groups) > 1 and chosen[1:].any():
+            groups[1]["lr"] = _lr_form(d, f.lr, steps, salt=2)
+    if f.groups == "order":
+        groups.append({"order_params": [names[i] for i in rng.permutation(n)]})
+    return groups
+
+
+_CATALOG_ORDER = ("UPD-MOMENTS", "UPD-BIAS", "UPD-EPS", "UPD-NESTEROV", "UPD-DTYPE", "DEC-L2", "DEC-FILTER",
+                  "DEC-GROUP", "DEC-LOSS-SCALE", "GRP-LR", "GRP-ORDER", "GRP-GC", "LR-FIXED", "LR-SEQUENCE",
+                  "LR-SCHEDULE", "SPR-DENSE-EQUIV", "SPR-DUPLICATES", "SPR-DECAY", "SPR-NESTEROV")
+
+
+def clauses_of(primary: str, f: Features, groups: list[dict[str, Any]] | None) -> tuple[str, ...]:
+    """The clause the case was drawn for, then every other clause its features exercise."""
+    more: set[str] = set()
+    if f.decay != "off":
+        more |= {"DEC-GROUP"} if groups else {"DEC-L2"} | ({"DEC-FILTER"} if f.decay == "filter" else set())
+    if groups and any("lr" in g for g in groups):
+        more.add("GRP-LR")
+    if groups and any("weight_decay" in g for g in groups):
+        more.add("DEC-GROUP")
+    if groups and any(g.get("grad_centralization") for g in groups):
+        more.add("GRP-GC")
+    if groups and any("order_params" in g for g in groups):
+        more.add("GRP-ORDER")
+    if f.loss_scale == "on":
+        more.add("DEC-LOSS-SCALE")
+    if f.nesterov == "on":
+        more.add("SPR-NESTEROV" if f.sparse == "on" else "UPD-NESTEROV")
+    if f.lr in ("int", "tensor0d"):
+        more.add("LR-FIXED")
+    elif f.lr in ("list", "tensor1d"):
+        more.add("LR-SEQUENCE")
+    elif f.lr in ("schedule", "dynamic"):
+        more.add("LR-SCHEDULE")
+    if f.sparse == "on":
+        more |= {"SPR-DENSE-EQUIV"} | ({"SPR-DECAY"} if f.decay != "off" else set())
+    more.discard(primary)
+    return (primary, *(c for c in _CATALOG_ORDER if c in more))
+
+
+def _assemble(d: Draft, f: Features, corner: str | None) -> Case:
+    dtype = d.dtype
+    steps = d.long_steps if corner == "long-run" else d.steps
+    b1, b2 = (0.9, d.long_beta2) if corner == "long-run" else (0.9, 0.999) if corner == "dead-elements" \
+        else d.betas
+    eps = d.tiny_eps if corner == "dead-elements" else d.eps
+    stream = d.stream
+    if corner == "dead-elements":
+        stream = Stream(replace_fill(stream.fill, FIRM[dtype]), "fresh", 0.5)
+    elif corner == "long-run":
+        stream = Stream(replace_fill(stream.fill, FIRM[dtype]), stream.pattern)
+    layout, sparse_name = _params(d, f, corner)
+    # weights a decade below firm gradients
+    values = {n: rounded(d.params.sample(s, dtype, "param", n) / 10.0, dtype) for n, s in layout}
+    dense = [(n, s) for n, s in layout if n != sparse_name]
+    grads = stream.arrays([s for _, s in dense], steps, dtype)
+    ls = 1.0
+    if f.loss_scale == "on":
+        ls = 1024.0 if corner == "sparse-loss-scale" and dtype != "float16" else d.loss_scale
+    steps_out: list[dict[str, Any]] = []
     for t in range(steps):
-        kind = draw(st.sampled_from(["fresh", "fresh", "zero", "repeat", "flip", "shrink"])) if t else "fresh"
-        if kind == "fresh":
-            step = [draw(tensors(s, lo, hi)) for s in shapes]
-        elif kind == "zero":
-            step = [np.zeros(s) for s in shapes]
-        elif kind == "repeat":
-            step = [g.copy() for g in out[-1]]
-        elif kind == "flip":
-            step = [-g for g in out[-1]]
-        else:
-            step = [g * 0.1 for g in out[-1]]
-        out.append([rounded(g, dtype) for g in step])
-    return out
+        step: dict[str, Any] = {}
+        for (n, _), g in zip(dense, grads[t]):
+            step[n] = rounded(g * ls, dtype) if ls != 1.0 else g
+        if sparse_name:
+            shape = dict(layout)[sparse_name]
+            idx, vals = _sparse_grad(d, shape, t, d.clause in ("SPR-DUPLICATES", "SPR-DECAY", "SPR-NESTEROV"),
+                                     d.clause != "SPR-DUPLICATES", stream.fill)
+            step[sparse_name] = (idx, rounded(vals * ls, dtype) if ls != 1.0 else vals)
+        steps_out.append(step)
+    names = [n for n, _ in layout]
+    groups = _groups(d, f, names, steps)
+    hyper: dict[str, Any] = {"learning_rate": _lr_form(d, f.lr, steps), "beta1": b1, "beta2": b2, "eps": eps}
+    if f.decay != "off":
+        hyper["weight_decay"] = 0.9 if corner == "sparse-loss-scale" else d.wd
+    if f.loss_scale == "on":
+        hyper["loss_scale"] = ls
+    if f.nesterov == "on":
+        hyper["use_nesterov"] = True
+    title = d.title or f"{steps} steps"
+    if corner:
+        title = f"{corner}: {title}"
+    return make_case(clauses_of(d.clause, f, groups), dtype, [(n, values[n]) for n in names], steps_out, hyper,
+                     groups, title)
 
 
-def param_values(shape: tuple[int, ...], dtype: str) -> st.SearchStrategy[np.ndarray]:
-    lo, hi = FIRM[dtype]
-    return tensors(shape, lo - 1, hi - 1).map(lambda a: rounded(a, dtype))
+def replace_fill(fill: Fill, span: tuple[float, float]) -> Fill:
+    """The same fill over another magnitude span (clamped into it)."""
+    lo, hi = span
+    a, b = min(max(fill.lo, lo), hi), min(max(fill.hi, lo), hi)
+    return fill._replace(lo=a, hi=b, zeros=0.0)
 
-
-def layouts(catalogue: Sequence[tuple[tuple[int, ...], ...]] = LAYOUTS) -> st.SearchStrategy[Any]:
-    return st.sampled_from(list(catalogue))
-
-
-# ---- assembling a case -----------------------------------------------------------------------------
 
 def _listify(a: np.ndarray) -> Any:
     return a.tolist()
@@ -151,343 +513,90 @@ def make_case(clauses: Sequence[str], dtype: str, params: Sequence[tuple[str, np
                 enc_groups, None, enc_grads, title)
 
 
-@st.composite
-def param_sets(draw: st.DrawFn, dtype: str, names: Sequence[str] = PLAIN_NAMES,
-               catalogue: Sequence[tuple[tuple[int, ...], ...]] = LAYOUTS) -> list[tuple[str, np.ndarray]]:
-    layout = draw(layouts(catalogue))
-    chosen = draw(st.permutations(list(names)))[: len(layout)] if len(names) >= len(layout) else list(names)
-    if names is PLAIN_NAMES:
-        chosen = list(PLAIN_NAMES[: len(layout)])
-    return [(n, draw(param_values(s, dtype))) for n, s in zip(chosen, layout)]
+# ---- drafts per clause -----------------------------------------------------------------------------
 
-
-def _steps(params: Sequence[tuple[str, np.ndarray]], stream: list[list[np.ndarray]]) -> list[dict[str, Any]]:
-    return [{n: g for (n, _), g in zip(params, step)} for step in stream]
+def _choose(req: dict[str, tuple[str, ...]], factor: str, default: str) -> st.SearchStrategy[str]:
+    return _sampled(req[factor]) if factor in req else _sampled((default,))
 
 
 @st.composite
-def dense_cases(draw: st.DrawFn, clauses: Sequence[str], dtype: str, *, steps: st.SearchStrategy[int] | None = None,
-                span: tuple[float, float] | None = None, eps: st.SearchStrategy[float] | None = None,
-                names: Sequence[str] = PLAIN_NAMES, extra: dict[str, Any] | None = None,
-                catalogue: Sequence[tuple[tuple[int, ...], ...]] = LAYOUTS, title: str = "") -> Case:
-    """The common shape of a dense trajectory case; families vary the arguments."""
-    params = draw(param_sets(dtype, names, catalogue))
-    n = draw(steps if steps is not None else st.integers(1, 6))
-    stream = draw(gradient_streams([p.shape for _, p in params], n, dtype, span if span is not None else FIRM[dtype]))
-    b1, b2 = draw(betas())
-    eps_value = draw(eps if eps is not None else small_epsilons(dtype))
-    hyper = {"learning_rate": draw(learning_rates()), "beta1": b1, "beta2": b2, "eps": eps_value}
-    hyper.update(extra or {})
-    return make_case(clauses, dtype, params, _steps(params, stream), hyper, title=title or f"{n} steps")
-
-
-# ---- UPD ---------------------------------------------------------------------------------------------
-
-def update_cases(dtype: str) -> st.SearchStrategy[Case]:
-    return dense_cases(["UPD-MOMENTS"], dtype, title="moments over firm gradients")
-
-
-def bias_cases(dtype: str) -> st.SearchStrategy[Case]:
-    return dense_cases(["UPD-BIAS", "UPD-MOMENTS"], dtype, steps=st.integers(10, 60),
-                       catalogue=LAYOUTS[:2], title="long run: beta powers")
-
-
-@st.composite
-def eps_cases(draw: st.DrawFn, dtype: str) -> Case:
-    """|g| near eps (and exactly zero): where eps placement shows."""
-    eps = draw(epsilons() if dtype in ("float32", "float64") else st.sampled_from([1e-3, 1e-2, 0.1, 1.0]))
-    e = math.log10(eps)
-    lo, hi = MAGNITUDES[dtype]
-    span = (max(lo, e - 2), min(hi, e + 2))
-    return draw(dense_cases(["UPD-EPS"], dtype, span=span, eps=st.just(eps), title=f"|g| near eps={eps:.3g}"))
-
-
-def nesterov_cases(dtype: str) -> st.SearchStrategy[Case]:
-    return dense_cases(["UPD-NESTEROV"], dtype, extra={"use_nesterov": True}, title="use_nesterov=True")
-
-
-def dtype_cases(dtype: str) -> st.SearchStrategy[Case]:
-    return dense_cases(["UPD-DTYPE"], dtype, span=MAGNITUDES[dtype], title="full magnitude range")
-
-
-# ---- DEC -----------------------------------------------------------------------------------------------
-
-def weight_decays() -> st.SearchStrategy[float]:
-    return st.one_of(st.sampled_from([0.01, 0.1, 1.0]), log_uniform(-4, 0))
-
-
-@st.composite
-def decay_cases(draw: st.DrawFn, dtype: str) -> Case:
-    return draw(dense_cases(["DEC-L2"], dtype, extra={"weight_decay": draw(weight_decays())}, title="coupled L2"))
-
-
-@st.composite
-def filter_cases(draw: st.DrawFn, dtype: str) -> Case:
-    return draw(dense_cases(["DEC-FILTER", "DEC-L2"], dtype, names=FILTER_NAMES,
-                            extra={"weight_decay": draw(weight_decays())}, title="beta/gamma name filter"))
-
-
-@st.composite
-def loss_scale_cases(draw: st.DrawFn, dtype: str) -> Case:
-    # float16 tops out at 65504: scaled gradients (|g| <= 100) must stay finite.
-    ls = draw(st.sampled_from([2.0, 0.5, 3.0, 64.0] if dtype == "float16" else [2.0, 1024.0, 0.5, 3.0, 65536.0]))
-    wd = draw(st.sampled_from([0.0, 0.01, 0.1]))
-    case = draw(dense_cases(["DEC-LOSS-SCALE"], dtype, extra={"loss_scale": ls, "weight_decay": wd},
-                            title=f"loss_scale={ls}, weight_decay={wd}"))
-    return _scale_grads(case, ls)
-
-
-def _scale_grads(case: Case, factor: float) -> Case:
-    """Gradients as a loss-scaled backward pass produces them: multiplied by loss_scale."""
-    def scale(g: dict[str, Any]) -> dict[str, Any]:
-        return {"dense": rounded(np.asarray(g["dense"]) * factor, case.dtype).tolist()}
-    grads = tuple({n: scale(g) for n, g in step.items()} for step in case.grads)
-    return Case(case.clauses, case.dtype, case.params, case.kind, case.hyper, case.groups, None, grads, case.title)
-
-
-# ---- GRP -----------------------------------------------------------------------------------------------
-
-@st.composite
-def group_layouts(draw: st.DrawFn, names: Sequence[str], *, lr: bool = True, wd: bool = True, gc: bool = False,
-                  order: bool = False) -> list[dict[str, Any]]:
-    """Split names into 1..3 groups, each with or without its own lr / weight_decay / gc."""
-    names = list(names)
-    k = draw(st.integers(1, min(3, len(names))))
-    cuts = sorted(draw(st.lists(st.integers(1, len(names) - 1), min_size=k - 1, max_size=k - 1, unique=True))) \
-        if k > 1 else []
-    bounds = [0, *cuts, len(names)]
-    groups: list[dict[str, Any]] = []
-    for a, b in itertools.pairwise(bounds):
-        g: dict[str, Any] = {"params": names[a:b]}
-        if lr and draw(st.booleans()):
-            g["lr"] = draw(learning_rates())
-        if wd and draw(st.booleans()):
-            g["weight_decay"] = draw(weight_decays())
-        if gc and draw(st.booleans()):
-            g["grad_centralization"] = draw(st.booleans())
-        groups.append(g)
-    if order:
-        groups.append({"order_params": draw(st.permutations(names))})
-    return groups
-
-
-@st.composite
-def grouped_cases(draw: st.DrawFn, clauses: Sequence[str], dtype: str, *, names: Sequence[str] = PLAIN_NAMES,
-                  catalogue: Sequence[tuple[tuple[int, ...], ...]] = LAYOUTS, **opts: bool) -> Case:
-    base = draw(dense_cases(clauses, dtype, names=names, catalogue=catalogue,
-                            extra={"weight_decay": draw(st.sampled_from([0.0, 0.01]))}))
-    groups = draw(group_layouts(base.names, **opts))
-    enc = tuple({k: (list(v) if k in ("params", "order_params") else encode_value(v)) for k, v in g.items()}
-                for g in groups)
-    return Case(base.clauses, dtype, base.params, "steps", base.hyper, enc, None, base.grads,
-                f"{len(groups)} group dicts")
-
-
-def group_decay_cases(dtype: str) -> st.SearchStrategy[Case]:
-    return grouped_cases(["DEC-GROUP"], dtype, names=FILTER_NAMES, lr=False)
-
-
-def group_lr_cases(dtype: str) -> st.SearchStrategy[Case]:
-    return grouped_cases(["GRP-LR"], dtype, wd=False)
-
-
-def order_cases(dtype: str) -> st.SearchStrategy[Case]:
-    return grouped_cases(["GRP-ORDER"], dtype, order=True)
-
-
-def gc_cases(dtype: str) -> st.SearchStrategy[Case]:
-    return grouped_cases(["GRP-GC"], dtype, catalogue=GC_LAYOUTS, gc=True, lr=False)
-
-
-# ---- LR ------------------------------------------------------------------------------------------------
-
-def schedules(steps: int) -> st.SearchStrategy[Any]:
-    """Every LearningRateSchedule and nn.dynamic_lr builder, with arguments drawn."""
-    lr = st.sampled_from([0.1, 0.01, 1.0])
-    rate = st.sampled_from([0.5, 0.9, 0.1])
-    d = st.integers(1, 5)
-    stair = st.booleans()
-    sched = st.one_of(
-        st.builds(lambda *a: ScheduleValue("ExponentialDecayLR", dict(zip(
-            ("learning_rate", "decay_rate", "decay_steps", "is_stair"), a))), lr, rate, d, stair),
-        st.builds(lambda *a: ScheduleValue("NaturalExpDecayLR", dict(zip(
-            ("learning_rate", "decay_rate", "decay_steps", "is_stair"), a))), lr, rate, d, stair),
-        st.builds(lambda *a: ScheduleValue("InverseDecayLR", dict(zip(
-            ("learning_rate", "decay_rate", "decay_steps", "is_stair"), a))), lr, rate, d, stair),
-        st.builds(lambda lo, d_: ScheduleValue("CosineDecayLR", {"min_lr": lo, "max_lr": 0.1, "decay_steps": d_}),
-                  st.sampled_from([0.0, 0.01]), d),
-        st.builds(lambda *a: ScheduleValue("PolynomialDecayLR", dict(zip(
-            ("learning_rate", "end_learning_rate", "decay_steps", "power", "update_decay_steps"), a))),
-            lr, st.sampled_from([0.0, 0.001]), d, st.sampled_from([0.5, 1.0, 2.0]), stair),
-        st.builds(lambda lr_, w: ScheduleValue("WarmUpLR", {"learning_rate": lr_, "warmup_steps": w}), lr, d),
+def drafts(draw: st.DrawFn, clause: str, dtype: str) -> Draft:
+    """A recipe for one case of ``clause`` in ``dtype``; the clause decides steps, spans and its features."""
+    req = REQUIRES[clause]
+    feats = Features(
+        decay=draw(_choose(req, "decay", "off")),
+        groups=draw(_choose(req, "groups", "none")),
+        loss_scale=draw(_choose(req, "loss_scale", "off")),
+        nesterov=draw(_choose(req, "nesterov", "off")),
+        lr=draw(_choose(req, "lr", "float")),
+        sparse=draw(_choose(req, "sparse", "off")),
     )
-    ep = {"total_step": steps, "step_per_epoch": 2, "decay_epoch": 2}
-    dyn = st.one_of(
-        st.builds(lambda lr_, r, s: DynamicLRValue("exponential_decay_lr", {
-            "learning_rate": lr_, "decay_rate": r, **ep, "is_stair": s}), lr, rate, stair),
-        st.builds(lambda lr_, r, s: DynamicLRValue("natural_exp_decay_lr", {
-            "learning_rate": lr_, "decay_rate": r, **ep, "is_stair": s}), lr, rate, stair),
-        st.builds(lambda lr_, r, s: DynamicLRValue("inverse_decay_lr", {
-            "learning_rate": lr_, "decay_rate": r, **ep, "is_stair": s}), lr, rate, stair),
-        st.just(DynamicLRValue("cosine_decay_lr", {"min_lr": 0.01, "max_lr": 0.1, **ep})),
-        st.builds(lambda p, u: DynamicLRValue("polynomial_decay_lr", {
-            "learning_rate": 0.1, "end_learning_rate": 0.01, **ep, "power": p, "update_decay_epoch": u}),
-            st.sampled_from([0.5, 2.0]), stair),
-        st.just(DynamicLRValue("warmup_lr", {"learning_rate": 0.1, "total_step": steps, "step_per_epoch": 1,
-                                             "warmup_epoch": 3})),
-        st.just(DynamicLRValue("piecewise_constant_lr", {"milestone": [1, steps], "learning_rates": [0.1, 0.05]})),
+    if clause == "DEC-LOSS-SCALE":  # loss scale with and without decay, as MindSpore pre-multiplies it
+        feats = feats._replace(decay=draw(_sampled(("off", "on"))))
+    if clause == "GRP-ORDER" or clause == "DEC-GROUP":
+        feats = feats._replace(decay=draw(_sampled(("off", "on"))))
+    steps = draw(_integers(10, 60) if clause == "UPD-BIAS" else _integers(1, 8) if clause.startswith("LR-")
+                 else _integers(2, 5) if clause.startswith("SPR-") else _integers(1, 6))
+    span = FIRM[dtype]
+    eps_palette = SMALL_EPS[dtype]
+    title = ""
+    if clause == "UPD-DTYPE":
+        span, title = MAGNITUDES[dtype], "full magnitude range"
+    eps = draw(_sampled(NEAR_EPS[dtype] if clause == "UPD-EPS" else eps_palette))
+    if clause == "UPD-EPS":
+        e = math.log10(eps)
+        lo, hi = MAGNITUDES[dtype]
+        span, title = (max(lo, e - 2), min(hi, e + 2)), f"|g| near eps={eps:.3g}"
+    lo, hi = FIRM[dtype]
+    return Draft(
+        clause=clause, dtype=dtype, features=feats,
+        layout=draw(_integers(0, 63)),
+        steps=steps,
+        params=draw(fills((lo, hi))),
+        stream=draw(streams(span)),
+        lr=draw(learning_rates()),
+        lr_int=draw(_sampled((1, 2))),
+        lr_seed=draw(SEEDS),
+        sched=draw(schedules(lr_length(steps))),
+        betas=draw(_sampled(BETA_PAIRS)),
+        eps=eps,
+        wd=draw(_sampled(WEIGHT_DECAYS)),
+        loss_scale=draw(_sampled(LOSS_SCALES.get(dtype, DEFAULT_LOSS_SCALES))),
+        split=draw(SEEDS),
+        group_wds=(draw(_sampled(WEIGHT_DECAYS)), draw(_sampled(WEIGHT_DECAYS)), draw(_sampled(WEIGHT_DECAYS))),
+        sparse_shape=draw(_integers(0, 63)),
+        nnz=draw(_integers(0, 2)),
+        with_dense=draw(BOOLS),
+        long_steps=draw(_sampled(LONG_STEPS)),
+        long_beta2=draw(_sampled(LONG_BETA2)),
+        tiny_eps=draw(_sampled(TINY_EPS[dtype])),
+        title=title,
     )
-    return st.one_of(sched, dyn)
 
 
-def lr_forms(kind: str, steps: int, length: int | None = None) -> st.SearchStrategy[Any]:
-    """How a learning rate is given: fixed (float/int/0-d), sequence (list/1-d), schedule.
-
-    Sequences are at least ``steps`` long (``length`` fixes it: a case's group sequences share it).
-    """
-    if kind == "fixed":
-        return st.one_of(learning_rates(), st.sampled_from([0, 1]),
-                         learning_rates().map(lambda x: TensorValue(np.asarray(x))))
-    if kind == "sequence":
-        seq = st.lists(learning_rates(), min_size=length or steps, max_size=length or steps + 2)
-        return st.one_of(seq, seq.map(lambda v: TensorValue(np.asarray(v))))
-    return schedules(steps)
+def planned_cases(clause: str, dtype: str, found: Sequence[Draft]) -> list[Case]:
+    """Gate mode: draft k becomes a case with the plan's features for slot k (or its own), or a corner."""
+    rows = plan()
+    out = []
+    for k, d in enumerate(found):
+        corner = CORNERS.get((clause, k))
+        out.append(d.build(CORNER_FEATURES[corner], corner) if corner else d.build(rows.get((clause, dtype, k))))
+    return out
 
 
-@st.composite
-def lr_cases(draw: st.DrawFn, dtype: str, clause: str, kind: str) -> Case:
-    n = draw(st.integers(1, 8))
-    base = draw(dense_cases([clause], dtype, steps=st.just(n), catalogue=LAYOUTS[:3]))
-    hyper = dict(base.hyper)
-    length = draw(st.integers(n, n + 2))
-    form = draw(lr_forms(kind, n, length))
-    hyper["learning_rate"] = encode_value(form)
-    grouped = draw(st.booleans()) and kind != "fixed"
-    groups = None
-    if grouped and len(base.names) > 1:
-        groups = ({"params": [base.names[0]], "lr": encode_value(draw(lr_forms(kind, n, length)))},
-                  {"params": list(base.names[1:])})
-    return Case(base.clauses + (("GRP-LR",) if groups else ()), dtype, base.params, "steps", hyper, groups, None,
-                base.grads, f"{kind} learning rate, {n} steps")
+def _as_drawn(clause: str) -> Callable[[str], st.SearchStrategy[Case]]:
+    return lambda dtype: drafts(clause, dtype).map(lambda d: d.build())
 
 
-# ---- SPR -----------------------------------------------------------------------------------------------
-
-@st.composite
-def sparse_gradients(draw: st.DrawFn, shape: tuple[int, ...], dtype: str, *, repeats: bool,
-                     absent: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, values): unsorted, repeated when asked, with absent rows when asked."""
-    rows = shape[0]
-    pool = list(range(rows))
-    if absent:
-        pool.remove(draw(st.sampled_from(pool)))
-    idx = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=2 * rows))
-    if repeats and len(set(idx)) == len(idx):
-        idx.append(idx[0])
-    idx = draw(st.permutations(idx))
-    lo, hi = FIRM[dtype]
-    vals = rounded(draw(tensors((len(idx), *shape[1:]), lo, hi)), dtype)
-    return np.asarray(idx, dtype=np.int64), vals
+def _drafts_for(clause: str) -> Callable[[str], st.SearchStrategy[Draft]]:
+    return lambda dtype: drafts(clause, dtype)
 
 
-@st.composite
-def sparse_cases(draw: st.DrawFn, dtype: str, clause: str, *, repeats: bool, absent: bool,
-                 extra: dict[str, Any] | None = None) -> Case:
-    """A row-sparse embedding, alone (as sparse-only optimizers need) or beside a dense parameter."""
-    shape = draw(st.sampled_from(SPARSE_SHAPES))
-    params = [("embedding", draw(param_values(shape, dtype)))]
-    with_dense = draw(st.booleans())
-    if with_dense:
-        params.append(("w0", draw(param_values((3,), dtype))))
-    n = draw(st.integers(2, 5))
-    lo, hi = FIRM[dtype]
-    steps = []
-    for _ in range(n):
-        step: dict[str, Any] = {"embedding": draw(sparse_gradients(shape, dtype, repeats=repeats, absent=absent))}
-        if with_dense:
-            step["w0"] = rounded(draw(tensors((3,), lo, hi)), dtype)
-        steps.append(step)
-    b1, b2 = draw(betas())
-    hyper = {"learning_rate": draw(learning_rates()), "beta1": b1, "beta2": b2, "eps": draw(small_epsilons(dtype))}
-    hyper.update(extra or {})
-    return make_case([clause], dtype, params, steps, hyper, title=f"sparse rows, {n} steps")
-
-
-# ---- VAL -----------------------------------------------------------------------------------------------
-
-W = ("w0", np.array([0.5, -1.0]))
-INVALID: dict[str, list[dict[str, Any]]] = {
-    "VAL-LR-TYPE": [{"learning_rate": None}, {"learning_rate": "0.1"}],
-    "VAL-FLOAT-TYPE": [{k: v} for k in ("beta1", "beta2", "eps", "loss_scale") for v in (1, True, "0.9", None)],
-    "VAL-WD-TYPE": [{"weight_decay": v} for v in ("0.1", None, [0.1])],
-    "VAL-BOOL-TYPE": [{k: v} for k in ("use_locking", "use_nesterov") for v in (1, 0, "True", None)],
-    "VAL-POSITIVE": [{k: v} for k in ("eps", "loss_scale") for v in (0.0, -1.0, -1e-8)],
-    "VAL-BETA-RANGE": [{k: v} for k in ("beta1", "beta2") for v in (0.0, 1.0, -0.5, 1.5, float("nan"))],
-    "VAL-WD-RANGE": [{"weight_decay": v} for v in (-0.1, -1, -1e-12)],
-    "VAL-LR-RANGE": [{"learning_rate": v} for v in (-0.1, -1, float("nan"))],
-}
-P0, P1 = ParamRef("w0"), ParamRef("w1")
-INVALID_PARAMS: dict[str, list[Any]] = {
-    "VAL-PARAM-TYPE": [5, [5], [P0, "w1"], [P0, 3.0]],
-    "VAL-GROUP": [
-        [{"params": [P0], "momentum": 0.9}, {"params": [P1]}],
-        [{"lr": 0.1}, {"params": [P0, P1]}],
-        [{"params": []}, {"params": [P0, P1]}],
-        [{"params": [P0, "w1"]}],
-        [{"params": [P0, P1]}, {"params": [P0]}],
-        [{"params": [P0, P1]}, {"order_params": [P0, P1], "lr": 0.1}],
-        [{"params": [P0]}, {"params": [P1]}, {"order_params": [P0]}],
-        [{"params": [P0, P1], "grad_centralization": 1}],
-        [{"params": [P0], "weight_decay": -0.5}, {"params": [P1]}],
-        [{"params": [P0], "lr": "fast"}, {"params": [P1]}],
-    ],
-}
-
-
-VAL_PARAMS = (ParamSpec("w0", (2,), [0.5, -1.0]), ParamSpec("w1", (3,), [1.0, 2.0, -3.0]))
-
-
-def invalid_case(clause: str, dtype: str, bad: Any) -> Case:
-    """The case for one broken constructor argument (a kwargs dict) or params argument."""
-    if clause in INVALID_PARAMS:
-        return Case((clause,), dtype, VAL_PARAMS, "construct", {}, None, encode_value(bad), (), f"params={bad!r}")
-    return Case((clause,), dtype, VAL_PARAMS, "construct", {k: encode_value(v) for k, v in bad.items()}, None,
-                None, (), f"{bad!r}")
-
-
-def invalid_values(clause: str) -> list[Any]:
-    """Every broken value the suite knows for a validation clause (the gate enumerates them all)."""
-    return list(INVALID_PARAMS.get(clause) or INVALID[clause])
-
-
-def invalid_constructions(clause: str, dtype: str) -> st.SearchStrategy[Case]:
-    """One broken constructor argument (or params argument) per case; nothing is stepped."""
-    return st.sampled_from(invalid_values(clause)).map(lambda bad: invalid_case(clause, dtype, bad))
+CLAUSE_DRAFTS: dict[str, Callable[[str], st.SearchStrategy[Draft]]] = {c: _drafts_for(c) for c in REQUIRES}
 
 
 # ---- clause -> strategy ------------------------------------------------------------------------------
 
 CLAUSE_CASES: dict[str, Callable[[str], st.SearchStrategy[Case]]] = {
-    "UPD-MOMENTS": update_cases,
-    "UPD-BIAS": bias_cases,
-    "UPD-EPS": eps_cases,
-    "UPD-NESTEROV": nesterov_cases,
-    "UPD-DTYPE": dtype_cases,
-    "DEC-L2": decay_cases,
-    "DEC-FILTER": filter_cases,
-    "DEC-GROUP": group_decay_cases,
-    "DEC-LOSS-SCALE": loss_scale_cases,
-    "GRP-LR": group_lr_cases,
-    "GRP-ORDER": order_cases,
-    "GRP-GC": gc_cases,
-    "LR-FIXED": lambda d: lr_cases(d, "LR-FIXED", "fixed"),
-    "LR-SEQUENCE": lambda d: lr_cases(d, "LR-SEQUENCE", "sequence"),
-    "LR-SCHEDULE": lambda d: lr_cases(d, "LR-SCHEDULE", "schedule"),
-    "SPR-DENSE-EQUIV": lambda d: sparse_cases(d, "SPR-DENSE-EQUIV", repeats=False, absent=True),
-    "SPR-DUPLICATES": lambda d: sparse_cases(d, "SPR-DUPLICATES", repeats=True, absent=False),
-    "SPR-DECAY": lambda d: sparse_cases(d, "SPR-DECAY", repeats=True, absent=True,
-                                        extra={"weight_decay": 0.1}),
-    "SPR-NESTEROV": lambda d: sparse_cases(d, "SPR-NESTEROV", repeats=True, absent=True,
-                                           extra={"use_nesterov": True}),
-    **{c: (lambda d, c=c: invalid_constructions(c, d)) for c in (*INVALID, *INVALID_PARAMS)},
-}
+    c: _as_drawn(c) for c in REQUIRES
+}  # validation clauses: conformance/validation_cases.py
