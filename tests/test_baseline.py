@@ -395,3 +395,49 @@ def test_fuzz_from_records_round_trips(records: list[dict[str, Any]]) -> None:
             assert fresh["verdict"] == "XFAIL", (fresh, text)
         elif kind is not None:
             assert fresh["verdict"] == "ERROR"
+
+
+# ---- the gate: a numeric baseline cannot hide a crash, a hang, a NaN or a raise -------------------------------
+
+GATE = ("--clauses", "UPD-EPS", "--dtypes", "float32", "--max-examples", 1, "--no-corpus", "--quiet", "--no-shrink",
+        "--timeout", 2)
+MASKED = {"NanOutput": ("broken-nan", "nonfinite"), "Segfault": ("broken-segfault", "crashed"),
+          "RaiseAtStep": ("broken-raise-step", "raised"), "Hang": ("broken-hang", "timeout")}
+
+
+@pytest.mark.parametrize("cls", list(MASKED))
+def test_a_numeric_baseline_does_not_waive_a_fault(cli: Any, tmp_path: Path, cls: str) -> None:
+    name, kind = MASKED[cls]
+    b = write(tmp_path, tomli_w.dumps({"deviation": [{"adapter": name, "clauses": ["UPD-*"], "verdicts": ["FAIL"],
+                                                      "reason": "numeric deviation", "max_ratio": 100.0}]}))
+    proc = cli("run", "--adapter", cli.adapter(cls), *GATE, "--baseline", b, "--out", tmp_path / "run")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    recs = cli.records(tmp_path / "run")
+    assert recs and all(r["verdict"] == "ERROR" and r["error_kind"] == kind for r in recs), recs
+    assert all(r["message"].startswith("not waived") for r in recs)
+    assert "NOT WAIVED" in proc.stderr and f"ERROR:{kind}" in proc.stderr
+
+
+def test_a_baseline_of_the_fault_itself_waives_it(cli: Any, tmp_path: Path) -> None:
+    """--update-baseline records the ERROR's kind; that file then waives that kind, and the run is green."""
+    b = tmp_path / "nan.toml"
+    first = cli("run", "--adapter", cli.adapter("NanOutput"), *GATE, "--out", tmp_path / "first",
+                "--update-baseline", b)
+    assert first.returncode == 1, first.stderr[-3000:]
+    data = tomllib.loads(b.read_text())
+    assert {tuple(d["verdicts"]) for d in data["deviation"]} == {("ERROR:nonfinite",)}
+    assert data["meta"]["hypothesis"] and data["meta"]["seed"] == 0
+    again = cli("run", "--adapter", cli.adapter("NanOutput"), *GATE, "--out", tmp_path / "again", "--baseline", b)
+    assert again.returncode == 0, again.stderr[-3000:]
+    recs = cli.records(tmp_path / "again")
+    assert recs and all(r["verdict"] == "XFAIL" and r["raw_verdict"] == "ERROR" for r in recs)
+
+
+@pytest.mark.parametrize("text", [entry_toml(dtypes=5), entry_toml(dtypes="float32"), entry_toml(max_ratio=math.nan),
+                                  b"[[deviation]]\nadapter = '\xff'\n"])
+def test_the_gate_refuses_a_malformed_baseline_before_any_work(cli: Any, tmp_path: Path, text: str | bytes) -> None:
+    b = write(tmp_path, text)
+    out = tmp_path / "run"
+    line = cli.usage_error(cli("run", "--adapter", "reference-f32", *GATE, "--baseline", b, "--out", out))
+    assert str(b) in line and ("deviation #1" in line or "UTF-8" in line), line
+    assert not (out / "results.jsonl").exists()

@@ -158,3 +158,14 @@ def test_atomic_write_is_readable_by_others(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "x.md").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("bad", [b"{}\n", b"[1, 2]\n", b"42\n", line(record(verdict="MAYBE")), b'{"a": "\xff"}\n',
+                                 b"garbage\n"])
+def test_report_on_a_bad_results_line_is_one_line(cli: Any, tmp_path: Path, bad: bytes) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    R.write_json(run / R.META, {"complete": True, "adapters": [{"name": "reference", "spec": "reference"}]})
+    results(run, line(record()), bad, line(record(seq=1)))
+    msg = cli.usage_error(cli("report", run))
+    assert f"{run / R.RESULTS}:2:" in msg, msg
