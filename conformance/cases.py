@@ -462,14 +462,29 @@ def _require(cond: bool, msg: str) -> None:
         raise CaseFormatError(msg)
 
 
-def check_plain(d: Any, source: str) -> None:
+def check_plain(d: Any, source: str) -> Any:
     """JSON data only: finite numbers, UTF-8-encodable strings; argument fields at most MAX_DEPTH deep.
 
     The whole object goes through the C JSON encoder (fast; it refuses NaN/inf, non-JSON types and
     runaway nesting); the fields later code recurses into (hyper, groups, params_arg) are walked
     iteratively for depth and integer range. Tensor values need no walk: NumPy reads them and
-    ``numbers`` refuses what is not a numeric array.
+    ``numbers`` refuses what is not a numeric array. Returns ``d``, or a copy with non-finite floats
+    of the argument fields canonicalized (``canonical``).
     """
+    if not _encodes(d, source) and isinstance(d, dict):
+        try:
+            d = {k: canonical(v) if k in ARGUMENT_FIELDS else v for k, v in d.items()}
+        except RecursionError:
+            raise CaseFormatError(f"{source}: nested far deeper than {MAX_DEPTH} levels") from None
+        _require(_encodes(d, source), f"{source}: a non-finite number; write {{\"$float\": \"nan\"}} (or "
+                                      "\"inf\", \"-inf\") for a non-finite hyperparameter")
+    _require(isinstance(d, dict) or _encodes(d, source), f"{source}: a non-finite number")
+    _walk_fields(d, source)
+    return d
+
+
+def _encodes(d: Any, source: str) -> bool:
+    """True when ``d`` is JSON data; False when only a non-finite float keeps it from being so."""
     try:
         json.dumps(d, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except RecursionError:
@@ -477,12 +492,33 @@ def check_plain(d: Any, source: str) -> None:
     except UnicodeEncodeError:
         raise CaseFormatError(f"{source}: a string holds an unpaired surrogate (not UTF-8)") from None
     except ValueError:
-        raise CaseFormatError(f"{source}: a non-finite number; write {{\"$float\": \"nan\"}} (or \"inf\", "
-                              "\"-inf\") for a non-finite hyperparameter") from None
+        return False
     except TypeError as e:
         raise CaseFormatError(f"{source}: not JSON data ({str(e).splitlines()[0][:80]})") from None
+    return True
+
+
+ARGUMENT_FIELDS = ("hyper", "groups", "params_arg")
+
+
+def canonical(value: Any) -> Any:
+    """A Python non-finite float in an argument field is its ``{"$float": ...}`` tag (the only JSON for it).
+
+    Python callers (and wires that decode the tag) may hand ``from_json`` real ``inf``/``nan``
+    hyperparameters; JSON text cannot carry them (``decode_text`` refuses the literals).
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$float": repr(value)}
+    if isinstance(value, dict):
+        return {k: canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+def _walk_fields(d: Any, source: str) -> None:
     if isinstance(d, dict):
-        for key in ("hyper", "groups", "params_arg", "clauses", "params"):
+        for key in (*ARGUMENT_FIELDS, "clauses", "params"):
             _walk(d.get(key), source, key)
 
 
@@ -583,7 +619,7 @@ def from_json(d: Any, source: str = "case") -> Case:
 
     Sizes are checked before any tensor is allocated (MAX_* above).
     """
-    check_plain(d, source)
+    d = check_plain(d, source)
     _require(isinstance(d, dict), f"{source}: a case is a JSON object")
     _require(d.get("format") == FORMAT, f"{source}: 'format' must be {FORMAT!r}, got {_short(d.get('format'))}")
     kind = d.get("kind", "steps")

@@ -123,7 +123,8 @@ BAD_CASES: dict[str, dict[str, Any]] = {
     "$none not true": case_with(kind="construct", params_arg={"$none": 1}),
     "too many steps": case_with(params=[{"name": "w0", "shape": [0], "values": []}],
                                 grads=[{"w0": {"dense": []}}] * 100_001),
-    "non-finite float in data": case_with(hyper={"eps": float("nan")}),
+    "non-finite float in values": case_with(params=[{"name": "w0", "shape": [2], "values": [0.5, float("nan")]}]),
+    "non-finite float in a top-level list": [float("inf")],  # type: ignore[dict-item]
     "edited id": case_with(id="UPD-000000000000"),
 }
 
@@ -152,6 +153,13 @@ def test_the_base_case_is_valid() -> None:
     """The hostile variants above differ from a valid case in the one field they name."""
     case = from_json(copy.deepcopy(BASE))
     assert case.num_steps == 2 and from_json(json.loads(case.dumps())).id == case.id
+
+
+def test_python_non_finite_hyperparameters_are_their_float_tags() -> None:
+    """A real inf/nan in an argument field (a Python caller, or a wire that decodes the tag) means the tag."""
+    tagged = from_json(case_with(hyper={"eps": {"$float": "inf"}, "learning_rate": 0.1}))
+    real = from_json(case_with(hyper={"eps": float("inf"), "learning_rate": 0.1}))
+    assert real.id == tagged.id and real.hyperparameters()["eps"] == float("inf")
 
 
 def test_an_oversized_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
