@@ -59,10 +59,10 @@ def as_float(x: Any) -> float | None:
         return None
 
 
-def _svg(fig: Figure, key: str) -> str:
+def _svg(fig: Figure, key: str, tight: bool = True) -> str:
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": key, "svg.id": key}):
-        fig.savefig(buf, format="svg", bbox_inches="tight")
+        fig.savefig(buf, format="svg", bbox_inches="tight" if tight else None)
     text = buf.getvalue()
     return text[text.index("<svg"):]
 
@@ -173,5 +173,6 @@ def trajectory(trace: Mapping[str, Any], colour: str, first_failing_step: int | 
         for ax in (a1, a2):
             if len(steps) and len(steps) <= 12:
                 ax.set_xticks(steps)
-        fig.tight_layout()
-        return _svg(fig, key)
+        # A fixed layout: tight_layout and a tight bounding box would cost three more draws per plot.
+        fig.subplots_adjust(left=0.1, right=0.985, bottom=0.2, top=0.88, wspace=0.32)
+        return _svg(fig, key, tight=False)
