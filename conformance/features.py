@@ -287,3 +287,23 @@ def graph_key(case: Case) -> tuple:
     nnz = tuple((n, len(case.grads[0][n]["sparse"]["indices"])) for n in case.names if case.is_sparse(n)) \
         if case.grads else ()
     return (*shape_key(case), consts, _lr_structure(h.get("learning_rate", 1e-3)), groups, nnz)
+
+
+def layout_key(case: Case) -> tuple:
+    """What a JIT step function is traced for (optax's key): shapes, group labels, which parameters
+    decay or centralize, nesterov, whether gradients are scaled -- not the values."""
+    h = case.hyper
+    top_wd = h.get("weight_decay", 0.0)
+    entries = []
+    if case.groups is None:
+        entries = [(p.name, p.shape, 0, bool(top_wd) and "beta" not in p.name and "gamma" not in p.name, False)
+                   for p in case.params]
+    else:
+        shapes = {p.name: p.shape for p in case.params}
+        gs = [g for g in case.groups if "order_params" not in g]
+        for k, g in enumerate(gs):
+            wd = g.get("weight_decay", top_wd)
+            gc = bool(g.get("grad_centralization"))
+            entries += [(n, shapes[n], k, bool(wd), gc and len(shapes[n]) >= 2 and shapes[n][1] % 16 == 0)
+                        for n in g["params"]]
+    return (case.dtype, tuple(sorted(entries)), h.get("use_nesterov", False), h.get("loss_scale", 1.0) != 1.0)
