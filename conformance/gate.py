@@ -327,6 +327,8 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
         handles, problems, warnings = _screen(handles, cfg, on_event)
         if cfg.resume:
             _check_resume(p, handles)
+        else:  # a run killed before its end still says what it was, so --resume can check it continues it
+            write_json(p.out / META, _meta(p, handles, 0, False, time.monotonic() - t0, timing))
         if cfg.explore:
             from .explore import explore
 
@@ -586,7 +588,12 @@ def write_reports(out: Path, meta: dict[str, Any], records: list[dict[str, Any]]
 
     writer = getattr(render, "write_all", None)
     if writer is not None:
-        md = writer(out, meta, records, problems, warnings)
+        try:
+            md = writer(out, meta, records, problems, warnings)
+        except Exception as e:  # a report that cannot be drawn must not cost the records or the exit code
+            problems.append(f"writing the reports failed ({type(e).__name__}: {str(e)[:200]}); results.jsonl and "
+                            "run.json are complete: rerun `adam-conformance report`")
+            return
     else:
         summ = render.summary(meta, records)
         summ["gate"] = {"failures": problems, "warnings": warnings}
