@@ -19,6 +19,7 @@ import numpy as np
 
 from .clauses import BY_ID
 from .dtypes import FORMATS
+from .errors import ConformanceError
 
 FORMAT = "adam-conformance/case@1"
 KINDS = ("steps", "construct")
@@ -26,7 +27,7 @@ HYPER_KEYS = ("learning_rate", "beta1", "beta2", "eps", "use_locking", "use_nest
 GROUP_KEYS = ("params", "lr", "weight_decay", "grad_centralization", "order_params")
 
 
-class CaseFormatError(ValueError):
+class CaseFormatError(ConformanceError, ValueError):
     """A case file that is not a valid case; the message is one line saying what and where."""
 
 
