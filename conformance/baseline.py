@@ -28,6 +28,7 @@ import tomli_w
 from .clauses import BY_ID, FAMILIES
 from .compare import ERROR_KINDS
 from .dtypes import NAMES as DTYPE_NAMES
+from .errors import UsageError
 
 KEYS = {"adapter", "clauses", "case", "dtypes", "reason", "max_ratio", "verdicts"}
 FAILING = ("FAIL", "ERROR")
@@ -50,7 +51,7 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
-class BaselineError(ValueError):
+class BaselineError(UsageError):
     """A baseline file that cannot be used; one line naming the file and the entry."""
 
     def __init__(self, message: str) -> None:
@@ -181,7 +182,7 @@ def _meta(path: Path, data: Any) -> dict[str, Any]:
 
 def _text(where: str, row: dict[str, Any], key: str) -> str:
     v = row.get(key)
-    if not isinstance(v, str) or not v.strip():
+    if not isinstance(v, str) or not (v if key == "adapter" else v.strip()):
         raise BaselineError(f"{where}: needs a non-empty string '{key}', got {_show(v)}")
     if len(v) > MAX_TEXT:
         raise BaselineError(f"{where}: '{key}' is {len(v)} characters; at most {MAX_TEXT}")
@@ -392,6 +393,11 @@ def _file_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def _glob_escape(name: str) -> str:
+    """An adapter name as a glob that matches only that name ("a*" -> "a[*]")."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
 def from_records(records: Iterable[dict[str, Any]], meta: dict[str, Any] | None = None) -> str:
     """A baseline listing every current deviation: one entry per adapter, primary charged clause and raw
     kind (FAIL, ERROR:<kind>), with the dtypes seen; ``meta`` (the run's run.json) fills [meta]. A record
@@ -418,8 +424,8 @@ def from_records(records: Iterable[dict[str, Any]], meta: dict[str, Any] | None 
             g["ratio"] = max(g["ratio"], math.inf if math.isnan(ratio) else ratio)
     rows = []
     for (adapter, clause, kind), g in sorted(groups.items()):
-        row: dict[str, Any] = {"adapter": _utf8(adapter), "clauses": [clause], "dtypes": sorted(g["dtypes"]),
-                               "verdicts": [kind], "reason": g["reason"]}
+        row: dict[str, Any] = {"adapter": _glob_escape(_utf8(adapter)), "clauses": [clause],
+                               "dtypes": sorted(g["dtypes"]), "verdicts": [kind], "reason": g["reason"]}
         if g["ratio"] > 0 and math.isfinite(g["ratio"]):
             row["max_ratio"] = _ceil_2(g["ratio"])
         rows.append(row)

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import UsageError
+
 # The keys of run.json that make two runs the same run (besides the adapters and the shard).
 CONFIG_KEYS = ("suite_version", "spec_version", "hypothesis", "seed", "max_examples", "clauses", "dtypes", "options",
                "timeout")
@@ -28,7 +30,7 @@ _ABSENT = "<not recorded>"
 Run = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
-class CompatError(ValueError):
+class CompatError(UsageError):
     """Runs that do not belong together; one line saying which setting differs."""
 
 

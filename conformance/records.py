@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .compare import ERROR_KINDS
+from .errors import UsageError
 
 RESULTS = "results.jsonl"
 META = "run.json"
@@ -75,7 +76,7 @@ class RecordWriter:
         self.close()
 
 
-class RecordsError(ValueError):
+class RecordsError(UsageError):
     """A results.jsonl or run.json that cannot be read back; one line naming the file (and line)."""
 
 

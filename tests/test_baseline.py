@@ -369,7 +369,8 @@ def test_fuzz_loader_gives_entries_or_one_line(tmp_path: Path, doc: Any, raw: by
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.builds(rec, st.sampled_from(["FAIL", "ERROR", "PASS", "XFAIL"]),
-                          st.sampled_from([None, *ERROR_KINDS]), adapter=st.text(min_size=1, max_size=8),
+                          st.sampled_from([None, *ERROR_KINDS]),
+                          adapter=st.text(min_size=1, max_size=8) | st.sampled_from(["*", "a?", "[x]", " "]),
                           clause=st.sampled_from(["UPD-EPS", "DEC-L2", "VAL-GROUP"]),
                           dtype=st.sampled_from(["float32", "float16"]),
                           ratio=st.none() | st.floats(min_value=1e-3, max_value=1e30) | st.sampled_from(["inf", "nan"]),
@@ -395,6 +396,10 @@ def test_fuzz_from_records_round_trips(records: list[dict[str, Any]]) -> None:
             assert fresh["verdict"] == "XFAIL", (fresh, text)
         elif kind is not None:
             assert fresh["verdict"] == "ERROR"
+    names = {r["adapter"] for r in records}
+    stranger = rec("FAIL", adapter="\x00".join(sorted(names)) + "-other", ratio=1.0)
+    bl.apply(entries, stranger)
+    assert stranger["verdict"] == "FAIL", "an entry written for one adapter name matches only that name"
 
 
 # ---- the gate: a numeric baseline cannot hide a crash, a hang, a NaN or a raise -------------------------------
