@@ -212,7 +212,7 @@ def plan(cfg: RunConfig) -> _Plan:
     seed = cfg.seed
     if cfg.explore:
         seed = int(time.time() * 1000) % (2**31)
-    options = {"baseline": str(cfg.baseline) if cfg.baseline else None, "explore": cfg.explore,
+    options = {"baseline": _relative(Path(cfg.baseline)) if cfg.baseline else None, "explore": cfg.explore,
                "corpus": cfg.corpus, "allow_unavailable": cfg.allow_unavailable}
     p = _Plan(cfg, out, specs, clauses, dtypes, entries, seed, options)
     if cfg.resume:
@@ -574,7 +574,7 @@ def _meta(p: _Plan, handles: Sequence[Any], n_cases: int, complete: bool, wall: 
         "suite": "adam-conformance", "suite_version": __version__, "spec": SPEC, "spec_version": SPEC_VERSION,
         **_config_meta(p), "cases": n_cases, "complete": complete, "wall_seconds": round(wall, 2),
         "environment": {**environment(), **_versions()}, "hypothesis": _versions()["hypothesis"],
-        "baseline": str(p.cfg.baseline) if p.cfg.baseline else None,
+        "baseline": p.options["baseline"],
         "adapters": [h.meta() for h in handles],
         "generation_seconds": timing.get("generation_seconds"),
         "timing": {**timing, "implementations_seconds": round(own, 3)},

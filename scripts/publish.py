@@ -8,6 +8,11 @@ error per cell) and a one-line finding per deviation with a link to its case fil
     python scripts/publish.py                    # run + render
     python scripts/publish.py --refresh-baseline # also rewrite reports/baseline.toml from this run
     python scripts/publish.py --render-only      # re-render from reports/published/
+    python scripts/publish.py --selftest         # also rerun the selftest (kill rate, margins)
+
+The run is a library call (``conformance.gate.run``), exactly what ``adam-conformance run
+--allow-unavailable --seed 0 --no-shrink --baseline reports/baseline.toml --out reports/published``
+does; the dashboard ``reports/published/report.html`` is written by the run itself.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import argparse
 import json
 import re
 import shutil
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -36,13 +40,34 @@ BASELINE = REPORTS / "baseline.toml"
 
 
 def run(refresh: bool) -> int:
-    cmd = [sys.executable, "-m", "conformance.cli", "run", "--out", str(RUN), "--seed", "0", "--no-shrink"]
-    if refresh:
-        cmd += ["--update-baseline", str(BASELINE)]
-    else:
-        cmd += ["--baseline", str(BASELINE)]
-    print("+", " ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=ROOT)
+    from conformance import gate
+    from conformance.commands import _CliEvents, _print_summary
+
+    cfg = gate.RunConfig(adapters=(), out=RUN, seed=0, shrink=False, allow_unavailable=True,
+                         baseline=None if refresh else BASELINE, update_baseline=BASELINE if refresh else None)
+    events = _CliEvents(quiet=not sys.stderr.isatty())
+    try:
+        result = gate.run(cfg, events)
+    finally:
+        events.close()
+    _print_summary(result.meta, [r.to_dict() for r in result.records], result.problems, result.warnings)
+    return result.exit_code
+
+
+def selftest_section() -> list[str]:
+    """The selftest's figures (kill rate, false alarms, per-dtype margins), if it was run."""
+    path = REPORTS / "selftest.md"
+    if not path.exists():
+        return []
+    return ["## The gate's own kill rate (`adam-conformance selftest`)", "", path.read_text().strip(), ""]
+
+
+def run_selftest() -> None:
+    from conformance import selftest
+
+    result = selftest.selftest()
+    (REPORTS / "selftest.md").write_text(selftest.render_markdown(result) if hasattr(selftest, "render_markdown")
+                                         else "```\n" + selftest.render(result) + "\n```\n")
 
 
 def findings(records: list[dict[str, Any]]) -> list[str]:
@@ -103,7 +128,9 @@ def render() -> None:
     for clause, row in table.iterrows():
         md.append(f"| {clause} | " + " | ".join(str(row[c]) for c in cols) + " |")
     md += ["", "XFAIL cells are deviations listed in the baseline; they are real findings, known and accepted "
-           "by the gate.", "", "## Findings (one line per deviation)", "", *findings(records), ""]
+           "by the gate.", "", "The dashboard of this run: [published/report.html](published/report.html) "
+           "(one self-contained file: heat map, error/bound strip plots, trajectories of the failures).", "",
+           "## Findings (one line per deviation)", "", *findings(records), "", *selftest_section()]
     (REPORTS / "README.md").write_text("\n".join(md))
     print(f"wrote {REPORTS / 'README.md'}")
 
@@ -112,10 +139,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--refresh-baseline", action="store_true")
     ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--selftest", action="store_true")
     args = ap.parse_args()
     rc = 0
     if not args.render_only:
         rc = run(args.refresh_baseline)
+    if args.selftest:
+        run_selftest()
     render()
     shutil.rmtree(RUN / "failures", ignore_errors=True)  # the representative cases live in reports/cases
     return rc
