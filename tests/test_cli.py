@@ -283,19 +283,21 @@ def test_summary_md_header(good_run: dict[str, Any]) -> None:
 
 def test_junit_xml(good_run: dict[str, Any]) -> None:
     root = ET.parse(good_run["out"] / "junit.xml").getroot()
-    cases = [(tc.get("classname"), (tc.get("name") or "").split(":")[0]) for tc in root.iter("testcase")]
-    assert sorted(cases) == sorted((a, c) for a in ("reference", "reference-f32") for c in RUN_CLAUSES)
-    assert not list(root.iter("failure"))
+    names = [(tc.get("classname"), tc.get("name") or "") for tc in root.iter("testcase")]
+    assert all(re.fullmatch(r"[A-Z]+-[A-Z0-9-]+\[(float64|float32|float16|bfloat16)\]", n) for _a, n in names), names
+    for a in ("reference", "reference-f32"):
+        assert set(RUN_CLAUSES) <= {n.split("[")[0] for c, n in names if c == a}
+    assert not list(root.iter("failure")) and not list(root.iter("error"))
     suites = {s.get("name"): s for s in root.iter("testsuite")}
     assert set(suites) == {"reference", "reference-f32"}
-    assert all(s.get("tests") == str(len(RUN_CLAUSES)) and s.get("failures") == "0" for s in suites.values())
+    assert all(s.get("tests") == str(len(s.findall("testcase"))) and s.get("failures") == "0"
+               for s in suites.values())
 
 
 def test_junit_xml_reports_failures(failing_run: dict[str, Any]) -> None:
     root = ET.parse(failing_run["out"] / "junit.xml").getroot()
-    cases = list(root.iter("testcase"))
-    assert [tc.get("name", "").split(":")[0] for tc in cases] == ["UPD-EPS"]
-    assert cases[0].find("failure") is not None
+    failed = [tc.get("name") for tc in root.iter("testcase") if tc.find("failure") is not None]
+    assert failed == ["UPD-EPS[float32]"]
 
 
 def test_run_json(good_run: dict[str, Any]) -> None:

@@ -62,7 +62,7 @@ def as_float(x: Any) -> float | None:
 def _svg(fig: Figure, key: str, tight: bool = True) -> str:
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": key, "svg.id": key}):
-        fig.savefig(buf, format="svg", bbox_inches="tight" if tight else None)
+        fig.savefig(buf, format="svg", bbox_inches="tight" if tight else None, metadata={"Date": None})
     text = buf.getvalue()
     return text[text.index("<svg"):]
 
