@@ -19,10 +19,7 @@ from .cases import CaseFormatError, load
 from .clauses import CLAUSES
 from .cli import github_summary_path
 from .errors import EXIT_NONCONFORMANT, EXIT_OK, UsageError
-from .expected import expected
 from .records import META, RESULTS, RecordWriter, atomic_write, read_records, write_json
-from .report import render
-from .report.tables import BAD, pivot, totals
 
 # Wide enough for the clause x adapter table when output goes to a file or a CI log.
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -177,6 +174,8 @@ def _progress(quiet: bool) -> Any:
 
 def _print_summary(meta: dict[str, Any], records: list[dict[str, Any]], problems: list[str],
                    warns: list[str]) -> None:
+    from .report.tables import BAD, pivot, totals
+
     adapters = [a.get("name") for a in meta.get("adapters", [])]
     if records:
         p = pivot(records, adapters)
@@ -247,6 +246,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if why:
             out.print(escape(safe_text(f"UNSUPPORTED: {h.name}: {why}")))
             return EXIT_OK
+        from .expected import expected
+
         exp = expected(case)
         ans = dispatcher.run_one(h.pool, case.to_json(), args.timeout)
         if ans is None:
@@ -310,6 +311,7 @@ def merge_runs(runs: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> t
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .gate import write_reports
+    from .report import render
 
     runs = [_read_run(d) for d in args.dirs]
     if len(runs) > 1 and not args.merge:
