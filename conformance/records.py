@@ -62,7 +62,13 @@ class RecordWriter:
         self._fh: IO[str] = open(self.path, "a" if append else "w", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._fh.write(dumps(record) + "\n")
+        self.write_many([record])
+
+    def write_many(self, records: list[dict[str, Any]]) -> None:
+        """Several records, on disk (one fsync) before this returns."""
+        if not records:
+            return
+        self._fh.write("".join(dumps(r) + "\n" for r in records))
         self._fh.flush()
         os.fsync(self._fh.fileno())
 

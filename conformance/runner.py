@@ -225,11 +225,20 @@ class Runner:
         d = self.handles[0].dispatcher if self.handles else None
         flushed = 0
         while True:
+            batch: list[dict[str, Any]] = []
             while flushed < n and left[flushed] == 0:
-                self._flush(cases[flushed], slots[flushed], done_pairs[flushed], writer)
+                batch += self._annotate(cases[flushed], slots[flushed], done_pairs[flushed])
                 slots[flushed] = []
                 exps.pop(flushed, None)
                 flushed += 1
+            if batch:
+                t0 = time.perf_counter()
+                writer.write_many(batch)  # on disk, in case order, before more answers are taken
+                self.timing.write_seconds += time.perf_counter() - t0
+                for rec in batch:
+                    self.records.append(rec)
+                    if self.progress:
+                        self.progress(1)
             if outstanding == 0 or d is None:
                 break
             t0 = time.perf_counter()
@@ -253,21 +262,21 @@ class Runner:
                 left[ci] -= 1
                 outstanding -= 1
 
-    def _flush(self, case: Case, row: list[dict[str, Any] | None], done: list[bool], writer: RecordWriter) -> None:
+    def _annotate(self, case: Case, row: list[dict[str, Any] | None], done: list[bool]) -> list[dict[str, Any]]:
+        """A finished case's records, in adapter order, annotated (baseline, saved case file)."""
+        out = []
         t0 = time.perf_counter()
         for rec, was_done in zip(row, done):
-            if was_done:
+            if was_done:  # resumed: recorded by the earlier run
                 if self.progress:
                     self.progress(1)
                 continue
             assert rec is not None
-            if self.on_record:  # may annotate (baseline, saved case file) before it is written
+            if self.on_record:
                 self.on_record(rec, case)
-            writer.write(rec)
-            self.records.append(rec)
-            if self.progress:
-                self.progress(1)
+            out.append(rec)
         self.timing.write_seconds += time.perf_counter() - t0
+        return out
 
 
 def environment() -> dict[str, Any]:
