@@ -24,8 +24,12 @@ REQUIRED = ("learning_rate", "b1", "b2", "eps")
 
 
 def import_factory(spec: str) -> tuple[str, Callable[..., Any]]:
-    """"[optax:]package.module:function" -> (module, function); every problem is one ValueError line."""
-    body = spec[len("optax:"):] if spec.startswith("optax:") else spec
+    """"[optax:]package.module:function" -> (module, function); every problem is one ValueError line.
+
+    The ``optax:`` prefix is stripped only when a module:function follows it, so the registry (which
+    strips it already) and direct callers both work, and ``optax:adam`` means module ``optax``.
+    """
+    body = spec[len("optax:"):] if spec.startswith("optax:") and spec.count(":") >= 2 else spec
     try:
         _, _, optax = libs()
     except ImportError:

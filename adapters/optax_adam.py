@@ -22,8 +22,15 @@ becomes 1.0, 1 - b2**t == 0 and the first update is NaN; in float16 1 - b2 comes
 user of ``optax.adam(<floats>)`` sees that. Python floats passed to jit are *weakly typed* tracers,
 promoted exactly like the literal floats a user writes: measured bitwise equal to
 ``jit(optax.adam(<floats>))`` in float64/float32/bfloat16 and to eager ``optax.adam`` in float16.
-Changing values between cases never retraces; ``compilations()`` counts traces of step functions (a
-Python side effect inside the traced body), the honest measure of compilations.
+Changing values between cases never retraces. ``compilations()`` counts XLA compilations this process
+actually ran since the adapter was made -- every backend compile JAX reports (the jitted steps, the probes,
+the small eager ops), minus those served from the persistent cache -- through ``jax.monitoring`` events;
+``traces()`` counts traces of the step functions (a Python side effect inside the traced body).
+
+Persistent compilation cache: set ``ADAM_CONFORMANCE_JAX_CACHE=/some/dir`` (off by default) and the
+adapter points JAX's persistent cache there (every entry kept: no minimum compile time or size) before
+anything is compiled; a second run over the same structures then compiles nothing (``compilations()``
+is 0) -- traces still happen, XLA's work is read from the directory.
 
 Learning rate: what a user passes. A fixed lr is a float (a traced weak float, so no recompile per
 value); a dynamic one -- a schedule, a dynamic_lr list, a 1-d tensor or list -- is handed to the factory
@@ -43,7 +50,9 @@ making any array, so every dtype runs under the same x64 mode whatever case came
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -67,16 +76,48 @@ DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999,
                             "use_locking": False, "use_nesterov": False, "weight_decay": 0.0, "loss_scale": 1.0}
 X64_NOTE = ("float64 needs jax_enable_x64: the adapter enables it in its own process at first use, "
             "so all dtypes run under x64")
+CACHE_ENV = "ADAM_CONFORMANCE_JAX_CACHE"
 _x64_done = False
+_EVENTS = {"compiles": 0, "cache_hits": 0}
+BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"  # wraps compile-or-read-from-cache
+CACHE_HIT = "/jax/compilation_cache/cache_hits"
+
+
+def _on_duration(event: str, duration: float, **_: Any) -> None:
+    if event == BACKEND_COMPILE:
+        _EVENTS["compiles"] += 1
+
+
+def _on_event(event: str, **_: Any) -> None:
+    if event == CACHE_HIT:
+        _EVENTS["cache_hits"] += 1
+
+
+def xla_compilations() -> int:
+    """XLA compilations run in this process so far (persistent-cache reads excluded)."""
+    return _EVENTS["compiles"] - _EVENTS["cache_hits"]
+
+
+def configure(jax: Any) -> None:
+    """Once per process, before anything compiles: x64, compile counting, the persistent cache if asked."""
+    jax.config.update("jax_enable_x64", True)
+    jax.monitoring.register_event_duration_secs_listener(_on_duration)
+    jax.monitoring.register_event_listener(_on_event)
+    cache = os.environ.get(CACHE_ENV, "").strip()
+    if cache:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(Path(cache).resolve()))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 def libs() -> tuple[Any, Any, Any]:
-    """(jax, jax.numpy, optax), imported lazily; turns on x64 once per process (float64 needs it)."""
+    """(jax, jax.numpy, optax), imported lazily; configures the process once (``configure``)."""
     global _x64_done
     import jax
 
     if not _x64_done:
-        jax.config.update("jax_enable_x64", True)
+        configure(jax)
         _x64_done = True
     import jax.numpy as jnp
     import optax
@@ -338,6 +379,7 @@ class OptaxAdapter(Adapter):
 
     def __init__(self) -> None:
         self._traces = 0
+        self._compiled_before: int | None = None  # xla_compilations() when the adapter first used JAX
         self._steps: dict[Layout, Any] = {}
         self._injectable: bool | None = None
         self._dtypes: tuple[str, ...] | None = None
@@ -373,7 +415,19 @@ class OptaxAdapter(Adapter):
         return devs[0]
 
     def compilations(self) -> int | None:
+        """XLA compilations since this adapter first used JAX (persistent-cache reads are not compilations)."""
+        if self._compiled_before is None:
+            return 0
+        return xla_compilations() - self._compiled_before
+
+    def traces(self) -> int:
+        """Traces of the step functions (each is a compilation unless a cache serves it)."""
         return self._traces
+
+    def _start_counting(self) -> None:
+        if self._compiled_before is None:
+            libs()
+            self._compiled_before = xla_compilations()
 
     def info(self) -> AdapterInfo:
         import numpy
@@ -422,7 +476,8 @@ class OptaxAdapter(Adapter):
         return s, n
 
     def probe_dtypes(self) -> tuple[str, ...]:
-        """The dtypes a tiny jitted step runs in, keeping the dtype and staying finite (not counted)."""
+        """The dtypes a tiny jitted step runs in, keeping the dtype and staying finite."""
+        self._start_counting()
         if self._dtypes is None:
             jax, jnp, optax = libs()
             found = []
@@ -444,6 +499,7 @@ class OptaxAdapter(Adapter):
         ok, why = self.available()
         if not ok:
             return Unsupported(why)
+        self._start_counting()
         if case.kind == "construct":
             return self.run_construct(case)
         return self.run_steps(case)

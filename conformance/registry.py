@@ -1,29 +1,42 @@
-"""Adapter names and loaders: built-ins, ``torch:``/``optax:`` generics, and user files/modules.
+"""Adapter names and loaders: built-ins, installed plugins, ``torch:``/``optax:`` generics, user files/modules.
 
-The only place that knows adapters by name -- to find them, never to judge them.
+The only place that knows adapters by name -- to find them, never to judge them. Names come from the
+entry-point group ``adam_conformance.adapters`` (an installed package registers ``NAME = "module:attr"``,
+where attr is an Adapter subclass, instance, or zero-argument factory); the built-ins are registered
+the same way in this project's pyproject.toml, and ``BUILTIN`` below is the same table, so a source
+checkout that is not installed still resolves them. A built-in name always wins over a plugin's.
+
+``check_syntax`` and ``names`` import nothing (no adapter module, no library): the gate process calls
+them, and user modules are imported only in worker processes, by ``resolve``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.metadata
 import importlib.util
+import keyword
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter
 
+from .errors import UsageError
+
+GROUP = "adam_conformance.adapters"
 TORCH = tuple(f"torch-{d}-{v}" for d in ("cpu", "cuda") for v in ("single", "foreach", "fused"))
-BUILTIN: dict[str, tuple[str, str, tuple[Any, ...]]] = {
-    "reference": ("conformance.selfcheck", "ReferenceAdapter", ()),
-    "reference-f32": ("adapters.numpy_lowp", "NumpyLowPrecisionAdapter", ()),
-    "mindspore": ("adapters.mindspore_adam", "MindSporeAdam", ()),
-    "mindspore-target-cpu": ("adapters.mindspore_adam", "MindSporeAdamTargetCPU", ()),
-    **{n: ("adapters.torch_adam", "make", (n,)) for n in (*TORCH, "torch-sparseadam")},
-    "optax-cpu": ("adapters.optax_adam", "OptaxCPU", ()),
-    "optax-gpu": ("adapters.optax_adam", "OptaxGPU", ()),
+# name -> "module:attr", exactly as [project.entry-points."adam_conformance.adapters"] in pyproject.toml.
+BUILTIN: dict[str, str] = {
+    "reference": "conformance.selfcheck:ReferenceAdapter",
+    "reference-f32": "adapters.numpy_lowp:NumpyLowPrecisionAdapter",
+    "mindspore": "adapters.mindspore_adam:MindSporeAdam",
+    "mindspore-target-cpu": "adapters.mindspore_adam:MindSporeAdamTargetCPU",
+    **{n: f"adapters.builtins:{n.replace('-', '_')}" for n in (*TORCH, "torch-sparseadam")},
+    "optax-cpu": "adapters.optax_adam:OptaxCPU",
+    "optax-gpu": "adapters.optax_adam:OptaxGPU",
 }
 GENERIC: dict[str, tuple[str, str]] = {
     "torch": ("adapters.generic_torch", "load"),
@@ -31,8 +44,62 @@ GENERIC: dict[str, tuple[str, str]] = {
 }
 
 
-class AdapterSpecError(ValueError):
+class AdapterSpecError(UsageError):
     """An --adapter value that names nothing loadable; the message says what to write instead."""
+
+
+@functools.cache
+def plugins() -> dict[str, str]:
+    """Installed entry points of ``adam_conformance.adapters``: name -> "module:attr" (nothing imported)."""
+    try:
+        eps = importlib.metadata.entry_points(group=GROUP)
+    except Exception:  # broken metadata of some installed distribution: plugins unavailable, built-ins work
+        return {}
+    return {ep.name: ep.value for ep in eps}
+
+
+def names() -> tuple[str, ...]:
+    """Every adapter name --adapter accepts by itself: the built-ins, then installed plugins (sorted)."""
+    return (*BUILTIN, *sorted(n for n in plugins() if n not in BUILTIN))
+
+
+def _is_module_path(text: str) -> bool:
+    return bool(text) and all(p.isidentifier() and not keyword.iskeyword(p) for p in text.split("."))
+
+
+def _usage(spec: str, why: str) -> AdapterSpecError:
+    return AdapterSpecError(f"--adapter {spec}: {why}; built-ins are {', '.join(BUILTIN)}; or use "
+                            "torch:MODULE:CLASS, optax:MODULE:FUNCTION, path/to/file.py:NAME, package.module:NAME")
+
+
+def check_syntax(spec: str) -> None:
+    """Validate an --adapter spelling without importing anything; AdapterSpecError (one line) when it is wrong.
+
+    Accepted: a registered name (built-in or plugin), ``torch:MODULE:CLASS``, ``optax:MODULE:FUNCTION``,
+    ``path/to/file.py:NAME`` (the file must exist) and ``package.module:NAME``.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise _usage(str(spec), "empty adapter name")
+    if spec in BUILTIN or spec in plugins():
+        return
+    prefix, _, rest = spec.partition(":")
+    if prefix in GENERIC:
+        module, sep, attr = rest.partition(":")
+        what = "CLASS" if prefix == "torch" else "FUNCTION"
+        if not (sep and _is_module_path(module) and attr.isidentifier()):
+            raise AdapterSpecError(f"--adapter {spec}: expected {prefix}:package.module:{what} "
+                                   f"(e.g. {prefix}:mypkg.optim:{'MyAdam' if prefix == 'torch' else 'my_adam'})")
+        return
+    target, sep, attr = spec.rpartition(":")
+    if sep and target.endswith(".py"):
+        if not attr.isidentifier():
+            raise AdapterSpecError(f"--adapter {spec}: {attr!r} is not a Python name")
+        if not Path(target).is_file():
+            raise AdapterSpecError(f"--adapter {spec}: no such file {target}")
+        return
+    if sep and _is_module_path(target) and attr.isidentifier():
+        return
+    raise _usage(spec, "unknown adapter")
 
 
 def _make(factory: Any, spec: str) -> Any:
@@ -90,13 +157,25 @@ def _cwd_importable() -> None:
         sys.path.insert(0, cwd)
 
 
+def _from_entry(name: str, value: str) -> Adapter:
+    module, _, attr = value.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as e:
+        raise AdapterSpecError(f"--adapter {name}: loading the registered {value} failed: "
+                               f"{type(e).__name__}: {e}".splitlines()[0]) from None
+    return _instantiate(obj, name)
+
+
 def resolve(spec: str) -> Adapter:
     """An adapter from its --adapter spelling: NAME, torch:MOD:CLS, optax:MOD:FN, FILE.py:NAME, MOD:NAME."""
     _cwd_importable()
     if spec in BUILTIN:
-        module, attr, args = BUILTIN[spec]
-        factory: Callable[..., Any] = getattr(importlib.import_module(module), attr)
-        return factory(*args)
+        return _from_entry(spec, BUILTIN[spec])
+    if spec in plugins():
+        return _from_entry(spec, plugins()[spec])
     prefix, _, rest = spec.partition(":")
     if prefix in GENERIC and rest:
         module, attr = GENERIC[prefix]
@@ -109,8 +188,7 @@ def resolve(spec: str) -> Adapter:
         return _from_file(target, attr, spec)
     if sep and target and attr:
         return _from_module(target, attr, spec)
-    raise AdapterSpecError(f"--adapter {spec}: unknown adapter; built-ins are {', '.join(BUILTIN)}; or use "
-                           "torch:MODULE:CLASS, optax:MODULE:FUNCTION, path/to/file.py:NAME, package.module:NAME")
+    raise _usage(spec, "unknown adapter")
 
 
 def builtin_names() -> tuple[str, ...]:

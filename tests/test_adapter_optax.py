@@ -129,12 +129,56 @@ def test_one_compile_per_structure():
     a = OptaxCPU()
     hypers = [{"learning_rate": 0.1 * k, "beta1": 0.5 + 0.1 * k, "beta2": 0.9 + 0.01 * k, "eps": 10.0 ** -k,
                "weight_decay": 0.01 * k} for k in range(1, 6)]
-    outs = [a.run(case("float32", h)) for h in hypers]
+    outs = [a.run(case("float32", hypers[0]))]
+    first = a.compilations()
+    assert first >= 1 and a.traces() == 1
+    outs += [a.run(case("float32", h)) for h in hypers[1:]]
     assert all(isinstance(o, Ran) for o in outs)
-    assert a.compilations() == 1
+    assert a.traces() == 1 and a.compilations() == first  # new values: nothing traced or compiled again
     assert not np.array_equal(outs[0].steps[-1]["w"].w, outs[1].steps[-1]["w"].w)
     assert isinstance(a.run(case("float32", hypers[0], {"w": (5,)})), Ran)
-    assert a.compilations() == 2
+    assert a.traces() == 2 and a.compilations() > first
+
+
+def test_dynamic_lr_forms_share_one_compile():
+    """A schedule, a sequence and a dynamic_lr list are all a schedule over a traced table: one trace."""
+    a = OptaxCPU()
+    lrs = [{"$schedule": "ExponentialDecayLR", "args": {"learning_rate": 0.1, "decay_rate": 0.5, "decay_steps": 2}},
+           [0.1, 0.2, 0.3], {"$schedule": "WarmUpLR", "args": {"learning_rate": 0.1, "warmup_steps": 2}}]
+    for lr in lrs:
+        c = case("float64", {"learning_rate": lr})
+        assert_matches(a.run(c), c)
+    assert a.traces() == 1
+
+
+PERSISTENT = """
+import json, sys
+sys.path.insert(0, {root!r})
+from adapters.optax_adam import OptaxCPU
+from conformance.cases import Case, ParamSpec
+a = OptaxCPU()
+for k in range(3):
+    c = Case(clauses=("UPD-MOMENTS",), dtype="float32", params=(ParamSpec("w", (k + 2,), [0.5] * (k + 2)),),
+             hyper={{"learning_rate": 0.1}}, grads=({{"w": {{"dense": [0.1] * (k + 2)}}}},))
+    a.run(c)
+a.info()
+print(json.dumps({{"compilations": a.compilations(), "traces": a.traces()}}))
+"""
+
+
+def test_persistent_cache_makes_a_second_run_compile_nothing(tmp_path):
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "ADAM_CONFORMANCE_JAX_CACHE": str(tmp_path / "jax-cache")}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", PERSISTENT.format(root=root)], env=env, check=True,
+                                      capture_output=True, text=True, timeout=120).stdout.splitlines()[-1])
+            for _ in range(2)]
+    assert runs[0]["compilations"] > 0 and runs[0]["traces"] == 3
+    assert runs[1] == {"compilations": 0, "traces": 3}
 
 
 def test_bitwise_equal_to_plain_optax_adam_under_jit(cpu):
@@ -206,7 +250,8 @@ def test_generic_factory_matches_optax_cpu(cpu, tmp_path, monkeypatch):
     np.testing.assert_allclose(u.run(c2).steps[-1]["w"].w, cpu.run(c2).steps[-1]["w"].w, rtol=1e-15)
     assert isinstance(u.run(c), Unsupported)  # nesterov requested, no nesterov keyword
     for spec, words in [("userfactory:not_a_transform", "GradientTransformation"), ("nosuchmod:f", "cannot import"),
-                        ("userfactory:missing", "no function"), ("optax:sgd", "'package.module:function'")]:
+                        ("userfactory:missing", "no function"), ("optax:sgd", "lacks keyword"),
+                           ("nomodule", "'package.module:function'")]:
         with pytest.raises(ValueError, match=words):
             load(spec)
     sys.modules.pop("userfactory", None)
