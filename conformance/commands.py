@@ -161,10 +161,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def safe_text(text: Any) -> str:
-    """Untrusted text for the terminal: control characters (ANSI/OSC escapes included) become spaces."""
-    import re
+    """Untrusted text for the terminal: on one line, control and format characters (ANSI/OSC escapes,
+    bidi overrides) as visible escapes -- a newline in an adapter name cannot fake an output line."""
+    from .report.text import one_line
 
-    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", " ", str(text))
+    return one_line(text)
 
 
 def _progress(quiet: bool) -> Any:

@@ -120,7 +120,8 @@ def portable(value: Any, run_dir: str | os.PathLike[str] | None = None) -> str:
 
 
 def portable_path(value: Any, run_dir: str | os.PathLike[str] | None = None) -> str:
-    """A path field (the baseline file, an option): ``portable``, and an absolute path outside the
-    repository, working and run directories shown as ``…/NAME`` -- reports get published."""
+    """A path field (the baseline file, an option): ``portable``, and a path outside the repository,
+    working and run directories (absolute, or climbing out with ``../``) shown as ``…/NAME``."""
     text = portable(value, run_dir)
-    return f"…/{os.path.basename(text)}" if os.path.isabs(text) else text
+    outside = os.path.isabs(text) or text.startswith(".." + os.sep)
+    return f"…/{os.path.basename(text)}" if outside else text
