@@ -336,12 +336,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_reports(args.out, meta, records, list(meta.get("gate", {}).get("problems", [])), [])
         err.print(escape(f"merged {len(runs)} runs ({len(records)} records) into {args.out}"))
         return EXIT_OK
+    import os
+
+    run_dir = str(args.dirs[0])
     if args.format == "json":
-        text = json.dumps(render.summary(meta, records), indent=1, sort_keys=True, default=str)
+        text = json.dumps(render.summary(meta, records, run_dir), indent=1, sort_keys=True, default=str)
     elif args.format == "html":
-        text = render.html_page(meta, records)
+        page_dir = (args.out.parent if args.out is not None else Path("."))
+        links = os.path.relpath(args.dirs[0], page_dir) + "/"
+        text = render.html_page(meta, records, args.title, list(meta.get("gate", {}).get("problems", [])),
+                                list(meta.get("gate", {}).get("warnings", [])), links, run_dir)
     else:
-        text = render.markdown(meta, records, args.title)
+        text = render.markdown(meta, records, args.title, list(meta.get("gate", {}).get("problems", [])),
+                               list(meta.get("gate", {}).get("warnings", [])), run_dir)
     if args.out is not None:
         try:
             atomic_write(args.out, text)

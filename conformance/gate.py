@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +305,7 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
     if cfg.explore:
         _emit(on_event, "note", f"explore: fresh seed {p.seed} (replay this search with --seed {p.seed})")
     t0 = time.monotonic()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     token = new_token()
     limits = Limits(float(cfg.timeout), float(cfg.load_timeout), int(cfg.memory_limit_mb))
     _emit(on_event, "phase", "starting adapter workers", total=len(p.specs))
@@ -393,6 +395,7 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
             for r in records:
                 w.write(r)
     meta = _meta(p, handles, len(cases), complete, wall, timing)
+    meta["started"] = started
     meta["cases_per_second"] = round(len(records) / wall, 2) if wall > 0 else None
     gate_fails, warns = bl.problems(p.entries) if p.entries else ([], [])
     warnings += warns

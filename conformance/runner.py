@@ -280,7 +280,8 @@ class Runner:
 
 
 def environment() -> dict[str, Any]:
-    return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine()}
+    return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
+            "hostname": platform.node()}
 
 
 def check_file(out: Path, records: Sequence[dict[str, Any]]) -> bool:
