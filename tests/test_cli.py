@@ -249,9 +249,9 @@ def test_results_jsonl_records(cli: Any, good_run: dict[str, Any]) -> None:
     for r in recs:
         assert RECORD_KEYS <= set(r), RECORD_KEYS - set(r)
         assert r["adapter"] in ("reference", "reference-f32")
-        assert set(r["clauses"]) <= set(RUN_CLAUSES)
+        assert set(r["clauses"]) & set(RUN_CLAUSES), r["clauses"]  # each case is one of a requested clause's
         assert r["verdict"] in ("PASS", "UNSUPPORTED"), r
-    assert {c for r in recs for c in r["clauses"]} == set(RUN_CLAUSES)
+    assert {c for r in recs for c in r["clauses"]} >= set(RUN_CLAUSES)
     assert {r["dtype"] for r in recs} == {"float64", "float32", "float16", "bfloat16"}
     # reference-f32 does not compute in float64: those cases are UNSUPPORTED, with the reason
     f64 = [r for r in recs if r["adapter"] == "reference-f32" and r["dtype"] == "float64"]
@@ -266,8 +266,11 @@ def test_summary_json(cli: Any, good_run: dict[str, Any]) -> None:
     recs = cli.records(good_run["out"])
     assert s["failures"] == []
     assert sum(sum(v.values()) for v in s["totals"].values()) == len(recs)
+    # a case carries every clause it exercises (features are mixed), so cells cover at least those asked for
+    seen = {c for r in recs for c in r["clauses"]}
+    assert set(RUN_CLAUSES) <= seen
     assert {(c["adapter"], c["clause"]) for c in s["cells"]} == {(a, c) for a in ("reference", "reference-f32")
-                                                                  for c in RUN_CLAUSES}
+                                                                  for c in seen}
     assert s["meta"]["seed"] == 1
 
 
