@@ -191,7 +191,8 @@ class Runner:
     def _immediate(self, case: Case, h: AdapterHandle) -> Verdict | None:
         """The verdict of a (case, adapter) pair that needs no worker, or None to run it."""
         if h.load_error:
-            return Verdict(ERROR, str(h.described.get("reason")), error_kind="load")
+            kind = str(h.described.get("error_kind") or "load")  # "protocol": info() broke the contract
+            return Verdict(ERROR, str(h.described.get("reason")), error_kind=kind)
         info = h.info()
         if info is None:
             return Verdict(UNSUPPORTED, str(h.described.get("reason") or "not available"))
