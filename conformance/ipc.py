@@ -45,8 +45,8 @@ def encode(message: dict[str, Any]) -> bytes:
             ref = {"$array": ["float64", list(x.shape), size]}
             size += len(data)
             return ref
-        if isinstance(x, dict):
-            return {str(k): walk(v) for k, v in x.items()}
+        if isinstance(x, dict):  # a key of the payload that starts with "$" is escaped as "$$...": the wire's
+            return {_escape(str(k)): walk(v) for k, v in x.items()}  # own tags can never be confused with data
         if isinstance(x, (list, tuple)):
             return [walk(v) for v in x]
         if isinstance(x, float) and not math.isfinite(x):
@@ -81,7 +81,7 @@ class FrameReader:
                 raise ProtocolError(f"a message header of {hlen} bytes (limit {MAX_HEADER})")
             if blen > self.max_blob:
                 raise ProtocolError(f"an outcome of {blen / 2**20:.0f} MiB of arrays (limit "
-                                    f"{self.max_blob / 2**20:.0f} MiB; see --max-outcome-mb)")
+                                    f"{self.max_blob / 2**20:.0f} MiB per outcome)")
             end = _HEAD.size + hlen + blen
             if len(self._buf) < end:
                 break
@@ -90,6 +90,14 @@ class FrameReader:
             del self._buf[:end]
             out.append(decode(header, blob))
         return out
+
+
+def _escape(key: str) -> str:
+    return "$" + key if key.startswith("$") else key
+
+
+def _unescape(key: str) -> str:
+    return key[1:] if key.startswith("$$") else key
 
 
 def _refuse_constant(name: str) -> Any:
@@ -129,7 +137,7 @@ def _resolve(x: Any, blob: bytes, depth: int) -> Any:
             if x["$float"] not in ("inf", "-inf", "nan"):
                 raise ProtocolError("a malformed float")
             return float(x["$float"])
-        return {k: _resolve(v, blob, depth + 1) for k, v in x.items()}
+        return {_unescape(k): _resolve(v, blob, depth + 1) for k, v in x.items()}
     if isinstance(x, list):
         return [_resolve(v, blob, depth + 1) for v in x]
     return x
