@@ -43,6 +43,7 @@ from .workers import DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, L
 
 OnEvent = Callable[[Event], None]
 BAD_VERDICTS = ("FAIL", "ERROR", "XPASS")
+CACHE_ENV = "ADAM_CONFORMANCE_CASE_CACHE"  # where generated case sets are kept when --cache-dir is not given
 
 
 @dataclass(frozen=True)
@@ -266,8 +267,9 @@ def _cases(p: _Plan) -> list[Case]:
             if set(c.clauses) & set(p.clauses) and c.dtype in p.dtypes:
                 found.setdefault(c.id, c)
     kwargs: dict[str, Any] = {}
-    if p.cfg.cache_dir is not None:
-        kwargs["cache_dir"] = Path(p.cfg.cache_dir)
+    cache = p.cfg.cache_dir if p.cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or None
+    if cache is not None:
+        kwargs["cache_dir"] = Path(cache)
     try:
         generated = generate(p.clauses, p.dtypes, p.seed, p.cfg.max_examples, **kwargs)
     except TypeError:  # a generate() without the cache
