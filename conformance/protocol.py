@@ -80,6 +80,10 @@ def _ran(wire: dict[str, Any], case: Case) -> Ran:
             raise OutcomeError(f"step {i + 1}: {str(row[_BAD])[:200]}")
         if not isinstance(row, dict):
             raise OutcomeError(f"step {i + 1} is not a mapping of parameter name -> StepState")
+        missing = [n for n in shapes if n not in row]
+        if missing:
+            raise OutcomeError(f"step {i + 1} reports no state for {[n[:60] for n in missing[:4]]} (every parameter "
+                               "of the case is required at every step: nothing unreported passes)")
         got: dict[str, StepState] = {}
         for name, st in row.items():
             where = f"step {i + 1}, {name[:60]!r}"
@@ -113,7 +117,7 @@ def _ran(wire: dict[str, Any], case: Case) -> Ran:
 
 def described(msg: Any, spec: str) -> dict[str, Any]:
     """A worker's self-description, validated; a malformed one is a load error for that adapter."""
-    bad = {"spec": spec, "name": spec, "available": False, "load_error": True}
+    bad = {"spec": spec, "name": spec, "available": False, "load_error": True, "error_kind": "load"}
     if not isinstance(msg, dict) or msg.get("type") != "described":
         return {**bad, "reason": "the worker answered describe with something else"}
     if msg.get("load_error"):
@@ -129,7 +133,8 @@ def described(msg: Any, spec: str) -> dict[str, Any]:
     try:
         out["info"] = _info(info)
     except OutcomeError as e:
-        return {**bad, "name": name, "reason": f"info() breaks the protocol: {e}"}
+        return {**bad, "name": name, "error_kind": "protocol",
+                "reason": f"info() breaks the protocol (an adapter bug, not the implementation's nonconformance): {e}"}
     return out
 
 

@@ -101,7 +101,9 @@ class Worker:
         self.lock = threading.Lock()
 
     def send(self, message: dict[str, Any]) -> None:
-        frame = ipc.encode(message)
+        self.write(ipc.encode(message))
+
+    def write(self, frame: bytes) -> None:
         with self.lock:
             self.out.write(frame)
             self.out.flush()
@@ -152,7 +154,8 @@ class Worker:
             comps = int(comps) if comps is not None else None
         except BaseException:
             comps = None
-        return {"type": "result", "key": key, "outcome": wire, "seconds": seconds, "compilations": comps}
+        return {"type": "result", "key": key, "outcome": wire, "seconds": seconds, "compilations": comps,
+                "rss_mb": _rss_mb()}
 
     def serve(self, read: Any) -> None:
         while True:
@@ -164,11 +167,21 @@ class Worker:
             elif msg.get("type") == "case":
                 try:
                     answer = self.run_case(msg.get("key"), msg["case"])
-                except BaseException as e:
-                    answer = {"type": "result", "key": msg.get("key"), "seconds": 0.0, "compilations": None,
-                              "outcome": {"kind": "bad", "what": f"unencodable outcome ({type(e).__name__}: "
-                                                                 f"{_first_line(e)})"}}
-                self.send(answer)
+                    frame = ipc.encode(answer)
+                except BaseException as e:  # an outcome holding something that is not data
+                    frame = ipc.encode({"type": "result", "key": msg.get("key"), "seconds": 0.0, "compilations": None,
+                                        "outcome": {"kind": "bad", "what": f"the outcome cannot be sent as data "
+                                                    f"({type(e).__name__}: {_first_line(e)[:200]})"}})
+                self.write(frame)
+
+
+def _rss_mb() -> float | None:
+    """This process's resident memory when a case ends (the gate charges a breach to that case)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _watch_parent(parent: int) -> None:

@@ -19,6 +19,8 @@ What a worker can do to the run, and what it costs:
 from __future__ import annotations
 
 import collections
+import ctypes
+import math
 import os
 import selectors
 import signal
@@ -40,6 +42,8 @@ DEPTH = 8  # cases sent ahead to each worker, so it never waits on the gate
 TOKEN_ENV = "ADAM_CONFORMANCE_RUN"
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "GLOG_v": "4",
               "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
+WIRE_BLAME = ("the adapter's worker broke the wire protocol (an adapter bug, not the implementation's "
+              "nonconformance; the code under test can write to the worker's result channel)")
 HANG_HINT = ("; the worker did not finish loading -- a library that starts its own processes or threads at import "
              "(a compile pool, a server) can hang there: look for the library's knob to turn that off, or raise "
              "--load-timeout")
@@ -223,6 +227,8 @@ class Dispatcher:
         self._registered: set[int] = set()
         self._last_mem = 0.0
         self.ipc_seconds = 0.0
+        self._since = time.time()
+        self._reaper = _subreaper(True)
 
     # -- bookkeeping --
     def _watch(self, pool: AdapterPool) -> None:
@@ -280,33 +286,36 @@ class Dispatcher:
             for p in pool.live:
                 if not self._flush(pool, p):
                     self._died(pool, p, out)
-        t0 = time.perf_counter()
         events = self.sel.select(timeout) if self._registered else (time.sleep(min(timeout, 0.05)) or [])
+        t0 = time.perf_counter()
         for key, _ in events:
             pool, p = key.data
-            if p.dead:
-                continue
-            try:
-                data = os.read(p.rfd, 1 << 20)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                self._died(pool, p, out)
-                continue
-            try:
-                messages = p.reader.feed(data)
-            except ipc.ProtocolError as e:
-                self._fault(pool, p, out, "protocol", f"the worker broke the wire protocol: {e}")
-                continue
-            for msg in messages:
-                self._message(pool, p, msg, out)
-                if p.dead:
-                    break
+            if not p.dead:
+                self._read(pool, p, out)
         self.ipc_seconds += time.perf_counter() - t0
         self._timeouts(out)
         return out
+
+    def _read(self, pool: AdapterPool, p: Proc, out: list[Any]) -> None:
+        """Whatever the worker has written so far (non-blocking), decoded and handled in order."""
+        try:
+            data = os.read(p.rfd, 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._died(pool, p, out)
+            return
+        try:
+            messages = p.reader.feed(data)
+        except ipc.ProtocolError as e:
+            self._fault(pool, p, out, "protocol", f"{WIRE_BLAME}: {e}")
+            return
+        for msg in messages:
+            self._message(pool, p, msg, out)
+            if p.dead:
+                return
 
     def _message(self, pool: AdapterPool, p: Proc, msg: dict[str, Any], out: list[Any]) -> None:
         from . import protocol
@@ -328,13 +337,13 @@ class Dispatcher:
             return
         if kind == "begin":
             if not p.inflight or p.inflight[0].key != msg.get("key"):
-                self._fault(pool, p, out, "protocol", "the worker announced a case it was not sent")
+                self._fault(pool, p, out, "protocol", f"{WIRE_BLAME}: it announced a case it was not sent")
                 return
             p.running, p.began = p.inflight[0], time.monotonic()
             return
         if kind == "result":
             if not p.inflight or p.inflight[0].key != msg.get("key") or p.running is None:
-                self._fault(pool, p, out, "protocol", "the worker answered a case it was not running")
+                self._fault(pool, p, out, "protocol", f"{WIRE_BLAME}: it answered a case it was not running")
                 return
             job = p.inflight.popleft()
             p.running = None
@@ -345,7 +354,12 @@ class Dispatcher:
                          comps if type(comps) is int else None)
             if ans.compilations is not None:
                 pool.compilations = ans.compilations
-            rss = _rss_mb(p.popen.pid)
+            # The worker's own reading, taken when the case ended: the gate's, taken now, may already
+            # include the next case's growth. A worker that under-reports is still measured by the gate
+            # while it runs (``_timeouts``) -- lying only moves the ERROR to its own next case.
+            said = msg.get("rss_mb")
+            rss = float(said) if isinstance(said, (int, float)) and not isinstance(said, bool) and \
+                math.isfinite(said) else _rss_mb(p.popen.pid)
             if rss > pool.limits.memory_mb:
                 ans = Answer(job, fault="memory", message=_memory_message(rss, pool.limits.memory_mb))
                 out.append((pool, ans))
@@ -353,7 +367,7 @@ class Dispatcher:
                 return
             out.append((pool, ans))
             return
-        self._fault(pool, p, out, "protocol", f"the worker sent an unknown message {str(kind)[:40]!r}")
+        self._fault(pool, p, out, "protocol", f"{WIRE_BLAME}: it sent an unknown message {str(kind)[:40]!r}")
 
     def _replace(self, pool: AdapterPool, p: Proc) -> None:
         """Kill ``p``; the cases queued behind it go back to the front of the pool's queue."""
@@ -416,9 +430,10 @@ class Dispatcher:
                 if p.running is not None and now - p.began > pool.limits.timeout:
                     self._fault(pool, p, out, "timeout", f"timed out after {pool.limits.timeout:g} s (worker killed)")
                     continue
-                if check_mem and p.running is not None:
+                if check_mem and p.running is not None and _rss_mb(p.popen.pid) > pool.limits.memory_mb:
+                    self._read(pool, p, out)  # the case may have ended already: charge the one running now
                     rss = _rss_mb(p.popen.pid)
-                    if rss > pool.limits.memory_mb:
+                    if not p.dead and p.running is not None and rss > pool.limits.memory_mb:
                         self._fault(pool, p, out, "memory", _memory_message(rss, pool.limits.memory_mb))
 
     def run_one(self, pool: AdapterPool, case_json: dict[str, Any], timeout: float | None = None) -> Answer | None:
@@ -438,6 +453,7 @@ class Dispatcher:
         return None
 
     def close(self, token: str | None = None) -> None:
+        ours = {p.popen.pid for pool in self.pools for p in pool.procs}
         for pool in self.pools:
             for p in pool.procs:
                 if not p.dead:
@@ -448,7 +464,94 @@ class Dispatcher:
             pool.procs = []
         if token:
             kill_token(token)
+        if self._reaper:
+            kill_adopted(ours, self._since)
+            _subreaper(False)
+            self._reaper = False
         self.sel.close()
+
+
+# ---- what the workers left behind ------------------------------------------------------------------
+# A worker's descendants can leave its session (setsid) and drop the run's token (exec with a clean
+# environment); they cannot stop being its descendants. While workers run, the gate is a "child
+# subreaper" (Linux prctl): a descendant whose parent dies is re-parented to the gate, not to init,
+# so at the end every process it adopted -- whatever it did to hide -- is its child, and is killed.
+
+_PR_SET_CHILD_SUBREAPER = 36
+_reapers = 0  # dispatchers alive in this process (the flag is per process)
+
+
+def _subreaper(on: bool) -> bool:
+    """Count a dispatcher in (``on``) or out; the flag is set with the first and cleared with the last.
+    False when this system has no subreaper (then only sessions and the token find what is left)."""
+    global _reapers
+    if not sys.platform.startswith("linux"):
+        return False
+    _reapers += 1 if on else -1
+    if _reapers == (1 if on else 0):
+        try:
+            ok = ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            ok = False
+        if on and not ok:
+            _reapers -= 1
+            return False
+    return True
+
+
+def _proc_stat(pid: int) -> tuple[str, int, int, float] | None:
+    """(state, ppid, session, start time in seconds since boot) of a process, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[1]), int(fields[3]), int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _boot_time() -> float:
+    try:
+        with open("/proc/stat") as fh:
+            for line in fh:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def adopted(ours: set[int], since: float) -> list[int]:
+    """Children of this process that it did not start: re-parented descendants of the run's workers
+    (another session than the gate's, started after ``since``, epoch seconds)."""
+    me, my_sid, boot = os.getpid(), os.getsid(0), _boot_time()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in ours:
+            continue
+        st = _proc_stat(int(entry))
+        if st is not None and st[1] == me and st[2] != my_sid and boot + st[3] >= since - 1.0:
+            found.append(int(entry))
+    return found
+
+
+def kill_adopted(ours: set[int], since: float, rounds: int = 5) -> None:
+    """Kill and reap every adopted descendant (their own children are adopted in turn: a few rounds)."""
+    if not os.path.isdir("/proc"):
+        return
+    for _ in range(rounds):
+        pids = adopted(ours, since)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def kill_token(token: str) -> None:
