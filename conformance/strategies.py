@@ -604,8 +604,25 @@ def planned_cases(clause: str, dtype: str, found: Sequence[Draft]) -> list[Case]
     for k, d in enumerate(found):
         d = share_structure(d, found[min(1 + max(k - 1, 0) % r, len(found) - 1)])
         corner = CORNERS.get((clause, k))
-        out.append(d.build(CORNER_FEATURES[corner], corner) if corner else d.build(rows.get((clause, dtype, k))))
+        row = rows.get((clause, dtype, k))
+        if corner:
+            out.append(d.build(CORNER_FEATURES[corner], corner))
+        elif row is not None:
+            out.append(_titled(d.build(row), "pairwise: " + describe(row)))
+        else:
+            out.append(d.build())
     return out
+
+
+def describe(f: Features) -> str:
+    """The features that are on, e.g. ``nesterov, groups=wd, lr=schedule``."""
+    parts = [k if v == "on" else f"{k}={v}" for k, v in f._asdict().items() if v not in ("off", "none", "float")]
+    return ", ".join(parts) or "plain"
+
+
+def _titled(case: Case, title: str) -> Case:
+    return Case(case.clauses, case.dtype, case.params, case.kind, case.hyper, case.groups, case.params_arg,
+                case.grads, f"{title}; {case.title}")
 
 
 def _as_drawn(clause: str) -> Callable[[str], st.SearchStrategy[Case]]:

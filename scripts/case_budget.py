@@ -1,0 +1,83 @@
+"""Print the case-budget figures of a run's step cases as Markdown (the tables in docs/case-budget.md).
+
+    .venv/bin/python scripts/case_budget.py [--seed 0] [--max-examples 6]
+
+Per clause: cases that lead with it, cases that exercise it at all, planned and corner slots, steps
+and elements; the trivial share; structure counts (proxies for compilations); and the pairwise
+feature matrix (cases per pair of factor values). Generation time is printed to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+
+from conformance import features as F
+from conformance.dtypes import NAMES
+from conformance.generate import generate
+
+ABBR = {"decay": "dec", "groups": "grp", "loss_scale": "ls", "nesterov": "nest", "lr": "lr", "sparse": "spr",
+        "dtype": ""}
+
+
+def _label(factor: str, value: str) -> str:
+    return value if factor == "dtype" else f"{ABBR[factor]}:{value}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-examples", type=int, default=6)
+    args = ap.parse_args(argv)
+    t0 = time.process_time()
+    cases = generate(F.STEP_CLAUSES, NAMES, args.seed, args.max_examples)
+    secs = time.process_time() - t0
+    print(f"generated {len(cases)} step cases in {secs:.2f} s CPU ({1000 * secs / len(cases):.1f} ms a case)",
+          file=sys.stderr)
+    rows = F.plan()
+    lead = Counter(c.clauses[0] for c in cases)
+    touch = Counter(cl for c in cases for cl in c.clauses)
+    planned = Counter(k[0] for k in rows if k[2] < args.max_examples)
+    corners = Counter(cl for (cl, slot) in F.CORNERS if slot < args.max_examples)
+    steps = Counter()
+    elems = Counter()
+    for c in cases:
+        steps[c.clauses[0]] += c.num_steps
+        elems[c.clauses[0]] += c.num_steps * sum(int(np.prod(p.shape)) for p in c.params)
+    print("| clause | leads | exercised by | planned (pairwise) | corners | steps | gradient elements |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for cl in F.STEP_CLAUSES:
+        print(f"| {cl} | {lead[cl]} | {touch[cl]} | {planned[cl]} | {corners[cl] * len(NAMES)} | {steps[cl]} "
+              f"| {elems[cl]} |")
+    trivial = sum(F.is_trivial(c) for c in cases)
+    print(f"\ntrivial: {trivial} of {len(cases)} ({100 * trivial / len(cases):.1f}%)")
+    ms = [c for c in cases if c.dtype in ("float32", "float16")]
+    print(f"shape structures: {len({F.shape_key(c) for c in cases})}; layout (JIT) structures: "
+          f"{len({F.layout_key(c) for c in cases})}; graph structures in float32+float16: "
+          f"{len({F.graph_key(c) for c in ms})} of {len(ms)} cases")
+    pairs = Counter(p for c in cases for p in F._value_pairs(F.features_of(c)))
+    feasible = F.all_pairs()
+    print(f"pairs covered: {len(feasible & set(pairs))} of {len(feasible)} feasible\n")
+    values = [(f, v) for f in F.FACTORS for v in F.FACTORS[f]]
+    print("| | " + " | ".join(_label(*x) for x in values) + " |")
+    print("|---|" + "---:|" * len(values))
+    for a in values:
+        cells = []
+        for b in values:
+            key = tuple(sorted((a, b)))
+            if a[0] == b[0]:
+                cells.append("")
+            elif key not in feasible:
+                cells.append("x")
+            else:
+                cells.append(str(pairs.get(key, 0)) if pairs.get(key) else "**0**")
+        print(f"| {_label(*a)} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
