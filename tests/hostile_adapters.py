@@ -270,6 +270,15 @@ class EscapeRaise(_Hostile):
         return Raised(f"Err{ESC_TEXT}", f"message {ESC_TEXT} end", "step", 0)
 
 
+class Unavailable(_Hostile):
+    """Cannot run here (like a GPU adapter on a CPU machine)."""
+
+    name = "hostile-unavailable"
+
+    def available(self) -> tuple[bool, str]:
+        return False, "needs hardware this machine lacks"
+
+
 class EscapeUnavailable(_Hostile):
     name = "hostile-escape-unavailable"
 
@@ -440,7 +449,7 @@ class DiesOnSome(_Hostile):
         return _healthy_run(self, case)
 
 
-LEAK_MB = 300
+LEAK_MB = 320
 
 
 class Leaky(_Hostile):
