@@ -307,3 +307,30 @@ def layout_key(case: Case) -> tuple:
             entries += [(n, shapes[n], k, bool(wd), gc and len(shapes[n]) >= 2 and shapes[n][1] % 16 == 0)
                         for n in g["params"]]
     return (case.dtype, tuple(sorted(entries)), h.get("use_nesterov", False), h.get("loss_scale", 1.0) != 1.0)
+
+
+# ---- charging a planned case's failure ------------------------------------------------------------
+
+def recharge(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Charge an unexplained failure of a multi-clause case to the clauses that also fail on their own.
+
+    A planned case lists every clause its features exercise. When it FAILs (or ERRORs) and no
+    alternative reading explains it, the verdict charges all of them, so one deviation (nesterov, say)
+    would spill into every clause it met. Where the same adapter, in the same dtype, also fails cases
+    that list one of those clauses alone, the failure is charged to those clauses only; otherwise it
+    keeps charging all of them (the combination itself may be what fails). Records are not changed in
+    place; a re-charged record says so in ``recharged_from``.
+    """
+    bad = ("FAIL", "ERROR")
+    alone = {(r["adapter"], r["dtype"], c) for r in records if r.get("verdict") in bad
+             for c in (r.get("deviates") or r["clauses"]) if len(r.get("deviates") or r["clauses"]) == 1}
+    out = []
+    for r in records:
+        r = dict(r)
+        charged = list(r.get("deviates") or r.get("clauses") or [])
+        if r.get("verdict") in bad and len(charged) > 1 and not r.get("explained_by"):
+            keep = [c for c in charged if (r["adapter"], r["dtype"], c) in alone]
+            if keep and keep != charged:
+                r["recharged_from"], r["deviates"] = charged, keep
+        out.append(r)
+    return out

@@ -315,7 +315,8 @@ class Draft:
         return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
     def build(self, features: Features | None = None, corner: str | None = None) -> Case:
-        return _assemble(self, features or self.features, corner)
+        """The case as the clause draws it, or with a plan row's / a corner's features."""
+        return _assemble(self, features or self.features, corner, planned=features is not None)
 
 
 def _pick(seq: Sequence[Any], i: int) -> Any:
@@ -419,14 +420,21 @@ _CATALOG_ORDER = ("UPD-MOMENTS", "UPD-BIAS", "UPD-EPS", "UPD-NESTEROV", "UPD-DTY
 
 
 def clauses_of(primary: str, f: Features, groups: list[dict[str, Any]] | None) -> tuple[str, ...]:
-    """The clause the case was drawn for, then every other clause its features exercise."""
+    """The clause the case was drawn for, then every other clause its features exercise.
+
+    In a sparse case decay and nesterov are the sparse clauses' (SPR-DECAY, SPR-NESTEROV): another
+    kernel runs them. A case as its clause draws it lists only that clause (and DEC-L2 beside
+    DEC-FILTER), as before the plan, so what a clause's own cases are charged with does not change.
+    """
     more: set[str] = set()
-    if f.decay != "off":
+    if f.sparse == "on" and f.decay != "off":
+        more.add("SPR-DECAY")
+    elif f.decay != "off":
         more |= {"DEC-GROUP"} if groups else {"DEC-L2"} | ({"DEC-FILTER"} if f.decay == "filter" else set())
     if groups and any("lr" in g for g in groups):
         more.add("GRP-LR")
     if groups and any("weight_decay" in g for g in groups):
-        more.add("DEC-GROUP")
+        more.add("SPR-DECAY" if f.sparse == "on" else "DEC-GROUP")
     if groups and any(g.get("grad_centralization") for g in groups):
         more.add("GRP-GC")
     if groups and any("order_params" in g for g in groups):
@@ -441,13 +449,15 @@ def clauses_of(primary: str, f: Features, groups: list[dict[str, Any]] | None) -
         more.add("LR-SEQUENCE")
     elif f.lr in ("schedule", "dynamic"):
         more.add("LR-SCHEDULE")
-    if f.sparse == "on":
-        more |= {"SPR-DENSE-EQUIV"} | ({"SPR-DECAY"} if f.decay != "off" else set())
     more.discard(primary)
     return (primary, *(c for c in _CATALOG_ORDER if c in more))
 
 
-def _assemble(d: Draft, f: Features, corner: str | None) -> Case:
+def natural_clauses(primary: str) -> tuple[str, ...]:
+    return (primary, "DEC-L2") if primary == "DEC-FILTER" else (primary,)
+
+
+def _assemble(d: Draft, f: Features, corner: str | None, planned: bool) -> Case:
     dtype = d.dtype
     steps = d.long_steps if corner == "long-run" else d.steps
     b1, b2 = (0.9, d.long_beta2) if corner == "long-run" else (0.9, 0.999) if corner == "dead-elements" \
@@ -489,7 +499,8 @@ def _assemble(d: Draft, f: Features, corner: str | None) -> Case:
     title = d.title or f"{steps} steps"
     if corner:
         title = f"{corner}: {title}"
-    return make_case(clauses_of(d.clause, f, groups), dtype, [(n, values[n]) for n in names], steps_out, hyper,
+    clauses = clauses_of(d.clause, f, groups) if planned else natural_clauses(d.clause)
+    return make_case(clauses, dtype, [(n, values[n]) for n in names], steps_out, hyper,
                      groups, title)
 
 
@@ -521,7 +532,12 @@ def make_case(clauses: Sequence[str], dtype: str, params: Sequence[tuple[str, np
 # ---- drafts per clause -----------------------------------------------------------------------------
 
 def _choose(req: dict[str, tuple[str, ...]], factor: str, default: str) -> st.SearchStrategy[str]:
-    return _sampled(req[factor]) if factor in req else _sampled((default,))
+    """A clause's own value of a factor: the default where the clause allows it, else the first value it
+    needs -- except the learning-rate form, which LR-* clauses draw among the forms they cover."""
+    allowed = req.get(factor, (default,))
+    if default in allowed:
+        return _sampled((default,))
+    return _sampled(allowed) if factor == "lr" else _sampled(allowed[:1])
 
 
 @st.composite

@@ -179,3 +179,31 @@ def test_fill_is_a_pure_function_of_the_recipe() -> None:
     np.testing.assert_array_equal(np.log2(nz), np.round(np.log2(nz)))  # powers of two
     s = Stream(f, "steady", 0.5).arrays([(4,)], 3, "float32")
     np.testing.assert_array_equal(s[0][0], s[2][0])
+
+
+def test_recharge_moves_a_spilled_failure_to_the_clause_that_fails_alone() -> None:
+    def rec(clauses: list[str], verdict: str = "FAIL", dtype: str = "float32", **kw: object) -> dict:
+        return {"adapter": "a", "dtype": dtype, "clauses": clauses, "verdict": verdict, "deviates": clauses, **kw}
+
+    records = [rec(["UPD-NESTEROV"]), rec(["UPD-MOMENTS", "UPD-NESTEROV", "DEC-GROUP"]),
+               rec(["GRP-LR", "LR-SEQUENCE"]),  # nothing fails alone: the combination keeps both
+               rec(["DEC-L2", "UPD-NESTEROV"], explained_by=["decoupled"], deviates=["DEC-L2"]),
+               rec(["UPD-MOMENTS", "UPD-NESTEROV"], dtype="float16"),  # other dtype: no solo failure there
+               rec(["UPD-MOMENTS"], verdict="PASS")]
+    out = F.recharge(records)
+    assert out[1]["deviates"] == ["UPD-NESTEROV"] and out[1]["recharged_from"][0] == "UPD-MOMENTS"
+    assert out[2]["deviates"] == ["GRP-LR", "LR-SEQUENCE"] and "recharged_from" not in out[2]
+    assert out[3]["deviates"] == ["DEC-L2"] and out[4]["deviates"] == ["UPD-MOMENTS", "UPD-NESTEROV"]
+    assert records[1]["deviates"] == ["UPD-MOMENTS", "UPD-NESTEROV", "DEC-GROUP"]  # inputs untouched
+
+
+def test_cases_as_drawn_list_only_their_clause_and_planned_ones_every_feature(default_run: list[Case]) -> None:
+    for c in default_run:
+        if not c.title.startswith(("pairwise:", "long-run", "dead-elements", "sparse-loss-scale",
+                                   "fixed-beside-dynamic")):
+            assert c.clauses in ((c.clauses[0],), ("DEC-FILTER", "DEC-L2")), (c.clauses, c.title)
+        f = F.features_of(c)
+        if f["nesterov"] == "on":
+            assert {"UPD-NESTEROV", "SPR-NESTEROV"} & set(c.clauses)
+        if f["sparse"] == "on":
+            assert all(cl.startswith(("SPR-", "GRP-", "LR-", "DEC-LOSS")) for cl in c.clauses), c.clauses
