@@ -232,7 +232,8 @@ class AdapterRun:
 
         records = self.by_key.get(key, [])
         if self.unavailable and self.allow_unavailable:
-            return Outcome("skipped", "; ".join(self.wide) or f"{self.spec} cannot run here")
+            why = "; ".join(re.sub(r" \(it was requested;[^)]*\)$", "", w) for w in self.wide)
+            return Outcome("skipped", why or f"{self.spec} cannot run here")
         lines = list(self.wide)
         fam = BY_ID[key[0]].family if key[0] in BY_ID else ""
         if fam in self.family:
@@ -272,6 +273,7 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
     for p in result.problems:
         if p.startswith(BASELINE_PROBLEM):
             continue
+        p = as_plugin_flags(p)
         m = judged.match(p)
         if m:
             family[m.group(1)] = p
@@ -332,11 +334,11 @@ class AdamItem(pytest.Item):
             pytest.fail(o.message, pytrace=False)
         if o.kind == "xfailed":
             pytest.xfail(o.message)
-        if o.kind == "skipped":
-            pytest.skip(o.message)
+        if o.kind == "skipped":  # reported at the item, not at this line
+            raise pytest.skip.Exception(o.message, _use_item_location=True)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, self.name
+        return self.config.rootpath / SUITE, 0, self.name  # no file: the suite's name stands for it
 
 
 SESSION_FILE = "pytest-session"  # in a run's directory: the xdist test run that made it
