@@ -155,10 +155,11 @@ def test_without_adam_adapter_the_plugin_adds_nothing(pytester: pytest.Pytester)
     assert "adam-conformance::" not in result.stdout.str() and "=== adam-conformance ===" not in result.stdout.str()
 
 
-def test_adam_options_without_an_adapter_are_a_usage_error(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_inprocess("--adam-seed", "3")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: adam-conformance: --adam-seed given without --adam-adapter"])
+def test_adam_options_without_an_adapter_only_warn(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_own="def test_own():\n    assert True\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--adam-seed", "3")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*adam-conformance: --adam-seed given without --adam-adapter: the gate does not run*"])
 
 
 @pytest.mark.parametrize("args, says", [
