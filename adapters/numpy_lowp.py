@@ -9,14 +9,24 @@ is wrong. Its small overridable methods are also what the suite's faulty adapter
 
 from __future__ import annotations
 
+import math
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import ml_dtypes
 import numpy as np
 
-from conformance.cases import Case, DynamicLRValue, ParamRef, ScheduleValue, SparseGrad, TensorValue
+from conformance.cases import (
+    Case,
+    DynamicLRValue,
+    IterValue,
+    ParamRef,
+    ScheduleValue,
+    SparseGrad,
+    TensorValue,
+    bind_params,
+)
 
 from . import lr_port
 from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Unsupported, raised
@@ -44,7 +54,10 @@ class NumpyAdam:
     def __init__(self, params: Any, learning_rate: Any = 1e-3, beta1: Any = 0.9, beta2: Any = 0.999,
                  eps: Any = 1e-8, use_locking: Any = False, use_nesterov: Any = False, weight_decay: Any = 0.0,
                  loss_scale: Any = 1.0, *, dtype: str = "float32") -> None:
-        self.check(params, learning_rate, beta1, beta2, eps, use_locking, use_nesterov, weight_decay, loss_scale)
+        if isinstance(learning_rate, Iterator):  # a one-shot iterator lr is read once (a 1-d tensor)
+            learning_rate = list(learning_rate)
+        plist = self.read_params(params)
+        self.check(plist, learning_rate, beta1, beta2, eps, use_locking, use_nesterov, weight_decay, loss_scale)
         self.st = STORAGE[dtype]
         self.ct = np.float64 if dtype == "float64" else np.float32  # where scalars and opmath live
         c = self.ct
@@ -52,7 +65,6 @@ class NumpyAdam:
         self.nesterov = use_nesterov
         self.b1p, self.b2p = c(1.0), c(1.0)
         self.global_step = 0
-        plist = list(params)
         self.grouped = isinstance(plist[0], dict)
         self.slots: list[dict[str, Any]] = []
         groups = plist if self.grouped else [{"params": plist}]
@@ -67,17 +79,31 @@ class NumpyAdam:
                                    "gc": g.get("grad_centralization", False),
                                    "m": np.zeros_like(p.value), "v": np.zeros_like(p.value)})
 
-    # -- validation (the seed's Raises section, as a table) ----------------------------------------
-    def check(self, params: Any, lr: Any, b1: Any, b2: Any, eps: Any, lock: Any, nest: Any, wd: Any,
-              ls: Any) -> None:
+    # -- validation (the seed's Raises section and SPEC-NOTES section 5, as a table) ----------------
+    @staticmethod
+    def read_params(params: Any) -> list[Any]:
+        """Any iterable of Parameters or group dicts, read once (a one-shot iterator too)."""
         _must(params is not None, ValueError, "params is None")
-        _must(isinstance(params, (list, tuple)), TypeError, "params must be a list")
-        _must(len(params) > 0, ValueError, "params is empty")
+        _must(not isinstance(params, (_Param, str, bytes, Mapping)) and isinstance(params, Iterable), TypeError,
+              f"params must be an iterable of Parameter or dict, got {type(params).__name__}")
+        plist = list(params)
+        _must(len(plist) > 0, ValueError, "params is empty")
+        for i, g in enumerate(plist):  # group members are read once too
+            if isinstance(g, dict) and "params" in g and isinstance(g["params"], Iterator):
+                plist[i] = {**g, "params": list(g["params"])}
+        return plist
+
+    def check(self, params: list[Any], lr: Any, b1: Any, b2: Any, eps: Any, lock: Any, nest: Any, wd: Any,
+              ls: Any) -> None:
+        self.check_lr(lr, "learning_rate")
         for item in params:
             _must(isinstance(item, (_Param, dict)), TypeError, f"params element {item!r} is not a Parameter or dict")
-        if isinstance(params[0], dict):
-            self.check_groups(params)
-        self.check_lr(lr, "learning_rate")
+        if any(isinstance(item, dict) for item in params):
+            _must(all(isinstance(item, dict) for item in params), TypeError, "params mixes Parameters and dicts")
+            self.check_groups(params, lr)
+        else:
+            names = [p.name for p in params]
+            _must(len(set(names)) == len(names), ValueError, "a Parameter appears twice in params")
         self.check_scalars(b1, b2, eps, ls)
         for name, value in (("use_locking", lock), ("use_nesterov", nest)):
             _must(type(value) is bool, TypeError, f"{name} must be bool")
@@ -90,7 +116,7 @@ class NumpyAdam:
             _must(0.0 < value < 1.0, ValueError, f"{name} must be in (0, 1)")
         for name, value in (("eps", eps), ("loss_scale", ls)):
             _must(type(value) is float, TypeError, f"{name} must be float")
-            _must(value > 0.0, ValueError, f"{name} must be > 0")
+            _must(0.0 < value < math.inf, ValueError, f"{name} must be finite and > 0")
 
     @staticmethod
     def check_lr(lr: Any, name: str) -> None:
@@ -100,17 +126,25 @@ class NumpyAdam:
             _must(lr.ndim <= 1, ValueError, f"{name} must be 0-d or 1-d")
             return
         _must(isinstance(lr, (int, float)), TypeError, f"{name} has type {type(lr).__name__}")
-        _must(lr >= 0, ValueError, f"{name} must be >= 0")
+        _must(0 <= lr < math.inf, ValueError, f"{name} must be finite and >= 0")
 
     @staticmethod
     def check_wd(wd: Any, name: str) -> None:
         _must(isinstance(wd, (int, float)) and not isinstance(wd, bool), TypeError, f"{name} must be int/float")
-        _must(wd >= 0, ValueError, f"{name} must be >= 0")
+        _must(0 <= wd < math.inf, ValueError, f"{name} must be finite and >= 0")
 
-    def check_groups(self, groups: list[dict[str, Any]]) -> None:
+    @staticmethod
+    def _length(lr: Any) -> int | None:
+        if isinstance(lr, np.ndarray):
+            return lr.size if lr.ndim == 1 else None
+        return len(lr) if isinstance(lr, (list, tuple)) and not isinstance(lr, (ScheduleValue, DynamicLRValue)) \
+            else None
+
+    def check_groups(self, groups: list[dict[str, Any]], lr: Any = None) -> None:
         allowed = {"params", "lr", "weight_decay", "grad_centralization", "order_params"}
         seen: set[str] = set()
         ordered: list[Any] = []
+        length = self._length(lr)
         for g in groups:
             _must(set(g) <= allowed, KeyError, f"unknown group key in {sorted(g)}")
             if "order_params" in g:
@@ -118,13 +152,19 @@ class NumpyAdam:
                 ordered = list(g["order_params"])
                 continue
             _must("params" in g, KeyError, "group without 'params'")
-            _must(len(g["params"]) > 0, ValueError, "group with empty 'params'")
-            for p in g["params"]:
+            members = g["params"]
+            _must(isinstance(members, (list, tuple)), TypeError, "group 'params' must be a list of Parameters")
+            _must(len(members) > 0, ValueError, "group with empty 'params'")
+            for p in members:
                 _must(isinstance(p, _Param), TypeError, "group params element is not a Parameter")
                 _must(p.name not in seen, RuntimeError, f"parameter {p.name} in two groups")
                 seen.add(p.name)
             if "lr" in g:
                 self.check_lr(g["lr"], "group lr")
+                n = self._length(g["lr"])
+                if n is not None:
+                    _must(length is None or n == length, ValueError, "group lr sequences differ in length")
+                    length = n
             if "weight_decay" in g:
                 self.check_wd(g["weight_decay"], "group weight_decay")
             if "grad_centralization" in g:
@@ -207,6 +247,8 @@ class NumpyAdam:
 def _bind(value: Any, params: Mapping[str, _Param]) -> Any:
     if isinstance(value, ParamRef):
         return params[value.name]
+    if isinstance(value, IterValue):
+        return bind_params(value, params, lambda v: _bind(v, params))
     if isinstance(value, list):
         return [_bind(v, params) for v in value]
     if isinstance(value, dict):

@@ -6,7 +6,7 @@ model's bound. The worst element is the one with the largest error-to-bound rati
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +70,8 @@ def _explain(case: Case, out: Ran, v: Verdict) -> None:
     """Charge the failure to the clause whose alternative reading the trajectory does satisfy."""
     from .variants import alternative_trajectories
 
-    for readings, traj, scale in alternative_trajectories(case):
-        if _judge_trajectory(case, Expected(traj), out, scale).verdict == PASS:
+    for readings, traj, args in alternative_trajectories(case):
+        if _judge_trajectory(case, Expected(traj), out, args.eps_scale, args.hyper).verdict == PASS:
             v.extra["deviates"] = sorted({r.clause for r in readings})
             v.extra["explained_by"] = [r.text for r in readings]
             v.message = f"{v.message}; consistent with: {'; '.join(r.text for r in readings)}"
@@ -106,14 +106,14 @@ def _shape_problem(case: Case, out: Ran, names: Sequence[str]) -> str | None:
     return None
 
 
-def _judge_trajectory(case: Case, exp: Expected, out: Ran,
-                      eps_scale: Callable[[int], float] | None = None) -> Verdict:
+def _judge_trajectory(case: Case, exp: Expected, out: Ran, eps_scale: Callable[[int], float] | None = None,
+                      hyper: Mapping[str, float] | None = None) -> Verdict:
     traj = exp.trajectory
     assert traj is not None
     problem = _shape_problem(case, out, traj.order)
     if problem:
         return Verdict(ERROR, problem, error_kind="protocol")
-    bounds = trajectory_bounds(case, traj, eps_scale)
+    bounds = trajectory_bounds(case, traj, eps_scale, hyper)
     big = fmt(case.dtype).max
     best: tuple[float, dict[str, Any]] | None = None
     first_fail: int | None = None

@@ -16,7 +16,7 @@ is capped by the Cauchy-Schwarz bound on |m| / sqrt(v), which holds for any grad
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -79,12 +79,14 @@ def _lr_error(form: Any, value: float, i: int, uh: float) -> float:
 # ---- one step of the analysis ------------------------------------------------------------------
 
 class _Ctx(NamedTuple):
-    b1: float
+    b1: float  # the betas of the moments (and the Cauchy-Schwarz cap)
     b2: float
     eps: float
     ls: float
     nesterov: bool
     un: Units
+    sb1: float  # the betas of the step size's powers (the same, except under a storage-dtype reading)
+    sb2: float
 
 
 def _sqrt_err(v: np.ndarray, dv: np.ndarray) -> np.ndarray:
@@ -95,7 +97,10 @@ def _sqrt_err(v: np.ndarray, dv: np.ndarray) -> np.ndarray:
 
 
 def _ratio_cap(c: _Ctx, t: int) -> float:
-    # (E7) |m| / sqrt(v) <= (1-b1)/sqrt(1-b2) * sqrt(sum_{k<t} (b1^2/b2)^k) by Cauchy-Schwarz.
+    # (E7) |m| / sqrt(v) <= (1-b1)/sqrt(1-b2) * sqrt(sum_{k<t} (b1^2/b2)^k) by Cauchy-Schwarz; no cap
+    # when beta2 = 1 (v never grows: a reading that holds beta2 in bfloat16).
+    if c.b2 >= 1.0:
+        return math.inf
     q = c.b1 * c.b1 / c.b2
     s = t if abs(q - 1) < 1e-12 else (1 - q**t) / (1 - q)
     r = (1 - c.b1) / math.sqrt(1 - c.b2) * math.sqrt(s)
@@ -154,9 +159,9 @@ def _step(c: _Ctx, t: int, tr: ref.StepTrace, prev: tuple[np.ndarray, np.ndarray
     # scalar arithmetic (float32 or better): uh per operation, never the storage u.
     def rel_one_minus_power(b: float) -> float:
         p = b**t
-        return (2 * t * uh * p + uh * (1 - p)) / (1 - p)
-    l = ref.step_size(lr, c.b1, c.b2, t)
-    rel_l = (dlr / lr if lr else 0.0) + 0.5 * rel_one_minus_power(c.b2) + rel_one_minus_power(c.b1) + 4 * uh
+        return (2 * t * uh * p + uh * (1 - p)) / (1 - p) if p < 1 else 0.0  # p = 1: l = 0 exactly
+    l = ref.step_size(lr, c.sb1, c.sb2, t)
+    rel_l = (dlr / lr if lr else 0.0) + 0.5 * rel_one_minus_power(c.sb2) + rel_one_minus_power(c.sb1) + 4 * uh
     # numerator (nesterov look-ahead b1 m + (1-b1) g: the same moving-average form as E2, with m for old)
     if c.nesterov:
         num = c.b1 * tr.m + (1 - c.b1) * ge
@@ -192,12 +197,17 @@ def _step(c: _Ctx, t: int, tr: ref.StepTrace, prev: tuple[np.ndarray, np.ndarray
 
 # ---- the whole trajectory -----------------------------------------------------------------------
 
-def _context(case: Case) -> _Ctx:
+def _context(case: Case, hyper: Mapping[str, float] | None = None) -> _Ctx:
     h = case.hyperparameters()
     hd = ref.hyper_dtype(case.dtype)
     r = lambda key, default: ref.round_scalar(float(h.get(key, default)), hd)  # noqa: E731
-    return _Ctx(r("beta1", 0.9), r("beta2", 0.999), r("eps", 1e-8), r("loss_scale", 1.0),
-                bool(h.get("use_nesterov", False)), units(case.dtype))
+    b1, b2 = r("beta1", 0.9), r("beta2", 0.999)
+    c = _Ctx(b1, b2, r("eps", 1e-8), r("loss_scale", 1.0), bool(h.get("use_nesterov", False)), units(case.dtype),
+             b1, b2)
+    if hyper:  # an alternative reading's scalars (variants.bounds_args)
+        keys = {"beta1": "b1", "beta2": "b2", "eps": "eps", "step_beta1": "sb1", "step_beta2": "sb2"}
+        c = c._replace(**{keys[k]: float(v) for k, v in hyper.items()})
+    return c
 
 
 def _lr_forms(case: Case) -> tuple[dict[str, Any], dict[str, bool]]:
@@ -228,14 +238,15 @@ def _received_gradient(g: np.ndarray | SparseGrad, dtype: str, u: float) -> tupl
     return a, np.zeros_like(a)
 
 
-def trajectory_bounds(case: Case, traj: ref.Trajectory,
-                      eps_scale: Callable[[int], float] | None = None) -> list[dict[str, Bounds]]:
+def trajectory_bounds(case: Case, traj: ref.Trajectory, eps_scale: Callable[[int], float] | None = None,
+                      hyper: Mapping[str, float] | None = None) -> list[dict[str, Bounds]]:
     """Per step, per parameter: the largest |impl - ref| a faithful implementation can show.
 
-    ``eps_scale(t)`` multiplies eps at update t, for trajectories computed under an alternative
-    eps reading (``variants``); the spec's own trajectory has none.
+    For trajectories computed under an alternative reading (``variants``): ``eps_scale(t)`` multiplies
+    eps at update t, and ``hyper`` replaces the scalars the moments, the denominator and the step size
+    use (keys beta1, beta2, eps, step_beta1, step_beta2); the spec's own trajectory has neither.
     """
-    c0 = _context(case)
+    c0 = _context(case, hyper)
     forms, gcs = _lr_forms(case)
     init = {n: ref.round_to(v, case.dtype) for n, v in case.param_values().items()}
     prev = {n: (w, np.zeros_like(w), np.zeros_like(w)) for n, w in init.items()}

@@ -73,11 +73,11 @@ def test_default_run_is_what_the_cli_runs(default_run: DefaultRun) -> None:
 
 
 def test_faults_span_every_clause_family() -> None:
-    assert len(faulty.FAULTS) >= 12
+    assert len(faulty.FAULTS) >= 25
     assert {clause.split("-")[0] for clause in faulty.FAULTS.values()} == set(FAMILIES)
     for adapter, clause in faulty.FAULTS.items():
         assert clause in BY_ID
-        assert adapter.name.startswith("faulty-") and adapter.dtypes == ("float64", "float32", "float16")
+        assert adapter.name.startswith("faulty-") and adapter.dtypes in (faulty.DTYPES, faulty.HALF)
         assert clause in (adapter.impl.__doc__ or ""), f"{adapter.impl.__name__}'s docstring names no clause"
 
 
@@ -101,6 +101,53 @@ def test_default_run_catches_fault(default_run: DefaultRun, adapter_cls: type, c
               f"{default_run.faithful[c.id].message}" for c, _ in checked
               if default_run.faithful[c.id].verdict != PASS]
     assert not alarms, "the faithful adapter is flagged on the cases that catch the fault:\n" + "\n".join(alarms)
+
+
+# ---- half precision: what the E2/E3 slip let through ----------------------------------------------
+
+HALF_FAULTS = (faulty.FaultyHyperInStorage, faulty.FaultyBeta2InStorage, faulty.FaultyFrozenV, faulty.FaultyFrozenW)
+
+
+@pytest.mark.parametrize("adapter_cls", HALF_FAULTS, ids=lambda a: a.name)
+def test_half_precision_faults_caught_in_float16_and_bfloat16(default_run: DefaultRun, adapter_cls: type) -> None:
+    """Before the E2/E3 fix beta2 held in bfloat16 (v stays 0) and in float16 (v 2.3% low) passed every case."""
+    caught = default_run.catches(adapter_cls(), faulty.FAULTS[adapter_cls])
+    dtypes = {c.dtype for c, _ in caught}
+    assert {"float16", "bfloat16"} <= dtypes, f"{adapter_cls.name}: caught only in {sorted(dtypes)}"
+
+
+# ---- attribution: a failure is charged to the clause whose alternative reading explains it ----------
+
+def _explained(default_run: DefaultRun, adapter: Any) -> list[tuple[Case, Verdict]]:
+    out = []
+    for c in default_run.cases:
+        if c.dtype not in adapter.dtypes:
+            continue
+        v = judge(c, default_run.expected[c.id], adapter.run(c))
+        if v.verdict == FAIL:
+            out.append((c, v))
+    return out
+
+
+def test_decoupled_decay_is_charged_to_dec_l2(default_run: DefaultRun) -> None:
+    """AdamW-style decay fails DEC-FILTER / DEC-LOSS-SCALE cases too; the reading charges them to DEC-L2."""
+    fails = _explained(default_run, faulty.FaultyDecoupledDecay())
+    elsewhere = [(c, v) for c, v in fails if "DEC-L2" not in c.clauses]
+    assert elsewhere, "no failure outside DEC-L2 cases to attribute"
+    wrong = [f"{c.id} {c.clauses}: deviates {v.extra.get('deviates')}" for c, v in elsewhere
+             if v.extra.get("deviates") != ["DEC-L2"]]
+    assert not wrong, "decoupled decay charged elsewhere:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("adapter_cls", (faulty.FaultyHyperInStorage, faulty.FaultyBeta2InStorage),
+                         ids=lambda a: a.name)
+def test_storage_dtype_hyperparameters_are_charged_to_upd_dtype(default_run: DefaultRun, adapter_cls: type) -> None:
+    """Hyperparameters held in the half dtype were explained as 'eps added after bias correction'."""
+    fails = _explained(default_run, adapter_cls())
+    explained = [(c, v) for c, v in fails if v.extra.get("deviates")]
+    assert len(explained) >= len(fails) // 2, f"{len(explained)} of {len(fails)} failures explained"
+    wrong = [f"{c.id}: {v.extra['explained_by']}" for c, v in explained if "UPD-DTYPE" not in v.extra["deviates"]]
+    assert not wrong, "charged to another clause:\n" + "\n".join(wrong)
 
 
 # ---- end to end, through the CLI -----------------------------------------------------------------

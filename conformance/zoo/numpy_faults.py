@@ -291,8 +291,8 @@ class HyperparametersInStorageDtype(NumpyAdam):
         return self.held(super().lr_at(lr, i))
 
     def step_size(self, lr: Any) -> Any:
-        self.b1p, self.b2p = self.held(self.b1p), self.held(self.b2p)
-        return super().step_size(lr)
+        t, one = self.global_step, self.ct(1.0)  # beta^t as one power op in the storage dtype (Keras)
+        return lr * np.sqrt(one - self.held(self.b2**t)) / (one - self.held(self.b1**t))
 
 
 class Beta2InStorageDtype(NumpyAdam):
@@ -392,7 +392,7 @@ class UnknownGroupKeyAccepted(NumpyAdam):
     """VAL-GROUP: group dicts are not checked (unknown keys, a group without 'params', empty groups and a
     parameter in two groups are accepted or fail later) instead of raising at construction."""
 
-    def check_groups(self, groups: list[dict[str, Any]]) -> None:
+    def check_groups(self, groups: list[dict[str, Any]], lr: Any = None) -> None:
         return None
 
 
