@@ -380,8 +380,8 @@ class Dispatcher:
 
     def _fault(self, pool: AdapterPool, p: Proc, out: list[Any], kind: str, message: str) -> None:
         """The worker misbehaved: the case it was running (if any) gets the fault; the others are requeued."""
-        if p.running is not None:
-            out.append((pool, Answer(p.running, fault=kind, message=message)))
+        if p.running is not None:  # its time is what it cost the run, up to the kill
+            out.append((pool, Answer(p.running, seconds=time.monotonic() - p.began, fault=kind, message=message)))
         elif not p.loaded:
             self._load_failed(pool, p, out, message)
             return

@@ -25,10 +25,10 @@ FAULTS = {
     "RaiseAtStep": ("broken-raise-step", r"raised ZeroDivisionError at step 1: broken step"),
     "RaiseInRun": ("broken-raise-in-run", r"raised KeyError.*adapter error.*adapter bug"),
     "NanOutput": ("broken-nan", r"non-finite w of 'w\d+' at step 1"),
-    "WrongShape": ("broken-shape", r"has shape \[\d*(, \d+)*\], expected \[[\d, ]*\]"),
-    "Unpicklable": ("broken-unpicklable", r"adapter returned something unusable: .*pickle"),
-    "Abort": ("broken-abort", r"worker process died"),
-    "Segfault": ("broken-segfault", r"worker process died"),
+    "WrongShape": ("broken-shape", r"breaks the protocol.*w has shape \[[\d, ]*\], the parameter's is \[[\d, ]*\]"),
+    "Unpicklable": ("broken-unpicklable", r"breaks the protocol.*Ran\.dtypes\['lock'\] is lock"),
+    "Abort": ("broken-abort", r"worker process was killed by SIGABRT"),
+    "Segfault": ("broken-segfault", r"worker process was killed by SIGSEGV"),
     "Hang": ("broken-hang", r"timed out after 3 s"),
 }
 
@@ -131,7 +131,7 @@ def test_healthy_adapter_with_abort_in_the_same_invocation(cli: Any, tmp_path: P
     aborted = [r for r in recs if r["adapter"] == "broken-abort"]
     assert len(healthy) >= N and all(r["verdict"] == "PASS" for r in healthy)
     assert [r["case_id"] for r in aborted] == [r["case_id"] for r in healthy]
-    assert all(r["verdict"] == "ERROR" and "worker process died" in r["message"] for r in aborted)
+    assert all(r["verdict"] == "ERROR" and "killed by SIGABRT" in r["message"] for r in aborted)
 
 
 # ---- faults while loading an adapter: never a traceback, never a passing gate -------------------------
@@ -169,7 +169,7 @@ def test_adapter_whose_info_raises_in_the_worker(cli: Any, tmp_path: Path) -> No
 def test_adapter_whose_worker_dies_while_loading(cli: Any, tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = cli("run", "--adapter", cli.adapter("LoadAborts"), *SMALL, "--timeout", 30, "--out", out)
-    _assert_load_fault(cli, proc, out, ("died", "terminated"))
+    _assert_load_fault(cli, proc, out, ("killed by SIGABRT while loading",))
 
 
 def test_adapter_that_hangs_while_loading(cli: Any, tmp_path: Path) -> None:
