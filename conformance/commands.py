@@ -282,16 +282,9 @@ def _read_run(d: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise UsageError(f"{d}: not a directory written by `adam-conformance run`")
     if not (d / RESULTS).exists():
         raise UsageError(f"{d}: no {RESULTS} here; give a directory written by `adam-conformance run`")
-    meta: dict[str, Any] = {}
-    if (d / META).exists():
-        try:
-            meta = json.loads((d / META).read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            raise UsageError(f"{d / META}: not valid JSON") from None
-        if not isinstance(meta, dict):
-            raise UsageError(f"{d / META}: not a JSON object")
-    else:
-        meta = {"complete": False}
+    from .records import read_meta
+
+    meta: dict[str, Any] = read_meta(d / META) if (d / META).exists() else {"complete": False}
     try:
         records = list(read_records(d / RESULTS))
     except (ValueError, UnicodeDecodeError) as e:
@@ -335,6 +328,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_json(args.out / META, meta)
         write_reports(args.out, meta, records, list(meta.get("gate", {}).get("problems", [])), [])
         err.print(escape(f"merged {len(runs)} runs ({len(records)} records) into {args.out}"))
+        if meta.get("missing_shards"):
+            err.print("[yellow]warning[/]: " + escape(safe_text(f"shard(s) {', '.join(meta['missing_shards'])} "
+                                                                "missing: the merged run is incomplete")))
         return EXIT_OK
     import os
 

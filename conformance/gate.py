@@ -223,13 +223,12 @@ def plan(cfg: RunConfig) -> _Plan:
 
 
 def _previous_meta(out: Path) -> dict[str, Any]:
+    from .records import read_meta
+
     try:
-        prev = json.loads((out / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        raise UsageError(f"--resume: {out / META} is missing or not valid JSON; rerun without --resume") from None
-    if not isinstance(prev, dict):
-        raise UsageError(f"--resume: {out / META} is not a JSON object; rerun without --resume")
-    return prev
+        return read_meta(out / META)
+    except ValueError as e:
+        raise UsageError(f"--resume: {e}; rerun without --resume") from None
 
 
 def _check_resume(p: _Plan, handles: Sequence[Any]) -> None:
@@ -378,7 +377,7 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
                        "wait_seconds": round(run.timing.wait_seconds, 3),
                        "ipc_seconds": round(dispatcher.ipc_seconds, 3)})
         if p.entries:
-            _reapply_counts(p.entries, records)
+            bl.recount(p.entries, records)
         if complete and cfg.shrink:
             _emit(on_event, "phase", "shrinking failing cases")
             _shrink_failures(p.out, records, handles, cfg, on_event)
@@ -399,7 +398,7 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
     meta = _meta(p, handles, len(cases), complete, wall, timing)
     meta["started"] = started
     meta["cases_per_second"] = round(len(records) / wall, 2) if wall > 0 else None
-    gate_fails, warns = bl.problems(p.entries) if p.entries else ([], [])
+    gate_fails, warns = bl.problems(p.entries, meta) if p.entries else ([], [])
     warnings += warns
     problems += gate_fails
     if complete:
@@ -431,10 +430,7 @@ def _tracer() -> Callable[..., Any] | None:
 
 
 def _baseline_text(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    try:
-        return bl.from_records(records, meta)  # type: ignore[call-arg]
-    except TypeError:
-        return bl.from_records(records)
+    return bl.from_records(records, meta)
 
 
 def _summary_md(cfg: RunConfig) -> Path | None:
@@ -501,17 +497,6 @@ def _save_new_corpus(out: Path, records: list[dict[str, Any]]) -> int:
                 atomic_write(dst, (out / r["case_file"]).read_text())
                 n += 1
     return n
-
-
-def _reapply_counts(entries: list[bl.Entry], records: list[dict[str, Any]]) -> None:
-    """Baseline counts over every record (including resumed ones), from the raw verdicts."""
-    for e in entries:
-        e.matched = e.failed = 0
-        e.worst_ratio = 0.0
-        e.regressions = []
-    for r in records:
-        raw = dict(r, verdict=r.get("raw_verdict", r["verdict"]))
-        bl.apply(entries, raw)
 
 
 def _shrink_failures(out: Path, records: list[dict[str, Any]], handles: Sequence[Any], cfg: RunConfig,
