@@ -89,6 +89,7 @@ class Proc:
     loaded: bool = False
     running: Job | None = None
     began: float = 0.0
+    idle_since: float = 0.0  # when it last had nothing running while cases were queued to it
     dead: bool = False
 
 
@@ -262,6 +263,8 @@ class Dispatcher:
         for p in sorted(live, key=lambda q: len(q.inflight)):
             while pool.pending and len(p.inflight) < DEPTH:
                 job = pool.pending.popleft()
+                if not p.inflight:
+                    p.idle_since = time.monotonic()
                 p.inflight.append(job)
                 p.outbuf += ipc.encode({"type": "case", "key": job.key, "case": job.case_json})
 
@@ -323,6 +326,7 @@ class Dispatcher:
         kind = msg.get("type")
         if kind == "described":
             p.loaded = True
+            p.idle_since = time.monotonic()
             if p.first and pool.described is None:
                 pool.described = protocol.described(msg, pool.spec)
                 pool.start_seconds = time.monotonic() - pool.started_at
@@ -346,6 +350,7 @@ class Dispatcher:
                 self._fault(pool, p, out, "protocol", f"{WIRE_BLAME}: it answered a case it was not running")
                 return
             job = p.inflight.popleft()
+            p.idle_since = time.monotonic()
             p.running = None
             seconds = msg.get("seconds")
             comps = msg.get("compilations")
@@ -429,6 +434,12 @@ class Dispatcher:
                     continue
                 if p.running is not None and now - p.began > pool.limits.timeout:
                     self._fault(pool, p, out, "timeout", f"timed out after {pool.limits.timeout:g} s (worker killed)")
+                    continue
+                if p.loaded and p.running is None and p.inflight and now - p.idle_since > pool.limits.timeout:
+                    self._read(pool, p, out)  # a begin may be waiting in the pipe
+                    if not p.dead and p.running is None and p.inflight:
+                        self._fault(pool, p, out, "timeout", f"the worker did not begin its next case within "
+                                    f"{pool.limits.timeout:g} s (stalled between cases; worker killed)")
                     continue
                 if check_mem and p.running is not None and _rss_mb(p.popen.pid) > pool.limits.memory_mb:
                     self._read(pool, p, out)  # the case may have ended already: charge the one running now

@@ -249,6 +249,18 @@ class JunkOnChannel(_Hostile):
         return _healthy_run(self, case)
 
 
+class StallsBetweenCases(_Hostile):
+    """Loads, then stops its worker from ever reading the next request (a hang outside any case)."""
+
+    name = "hostile-stalls"
+
+    def info(self) -> AdapterInfo:
+        import conformance.ipc
+
+        conformance.ipc.read_frame = lambda read: time.sleep(DAEMON_SECONDS)  # type: ignore[assignment]
+        return super().info()
+
+
 # ---- terminal injection ---------------------------------------------------------------------------------
 
 ESC_TEXT = "\x1b[2J\x1b]0;owned\x07\x1b]52;c;cHduZWQ=\x07\x1b[31mred\r\x00\x0c"

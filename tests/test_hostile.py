@@ -113,6 +113,8 @@ def _batch_expectations(tmp: Path) -> dict[str, Expect]:
     put("JunkOnChannel", spec("JunkOnChannel"), "hostile-junk-channel", "ERROR", "protocol", r"not a frame")
     put("BadSupportValue", spec("BadSupportValue"), "hostile-bad-support", "ERROR", "protocol",
         r"support\[UPD-MOMENTS\] = 'sorta'")
+    put("StallsBetweenCases", spec("StallsBetweenCases"), "hostile-stalls", "ERROR", "timeout",
+        r"did not begin its next case within 10 s")
     put("NoDtypes", spec("NoDtypes"), "hostile-no-dtypes", "UNSUPPORTED", None, r"not among the dtypes")
     put("AllUnsupported", spec("AllUnsupported"), "hostile-all-unsupported", "UNSUPPORTED", None,
         r"UPD-MOMENTS unsupported")
