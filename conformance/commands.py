@@ -91,13 +91,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     t = Table("adapter", "runs here", "device", "dtypes", "emulated", "unsupported", title="adapters")
     for h in handles:
         if not h.available:
-            t.add_row(escape(h.name), escape(f"no: {h.described.get('reason')}"), "", "", "", "")
+            t.add_row(escape(safe_text(h.name)), escape(safe_text(f"no: {h.described.get('reason')}")), "", "", "", "")
             continue
         info = h.info()
         assert info is not None
         emu = ", ".join(k for k, v in info.support.items() if v == "emulated")
         uns = ", ".join(k for k, v in info.support.items() if v == "unsupported")
-        t.add_row(escape(h.name), "yes", escape(info.device), ", ".join(info.dtypes), emu, uns)
+        t.add_row(escape(safe_text(h.name)), "yes", escape(safe_text(info.device)), ", ".join(info.dtypes), emu, uns)
     out.print(t)
     return EXIT_OK
 
