@@ -615,19 +615,28 @@ def planned_cases(clause: str, dtype: str, found: Sequence[Draft]) -> list[Case]
     on slot 1's structure it differs from run to run.
     """
     rows = plan()
-    out = []
+    out: list[Case] = []
+    seen: set[str] = set()
     r = STRUCTURES_PER_STREAM.get(clause, 1)
-    for k, d in enumerate(found):
-        d = share_structure(d, found[min(1 + max(k - 1, 0) % r, len(found) - 1)])
-        corner = CORNERS.get((clause, k))
-        row = rows.get((clause, dtype, k))
-        if corner:
-            out.append(d.build(CORNER_FEATURES[corner], corner))
-        elif row is not None:
-            out.append(_titled(d.build(row), "pairwise: " + describe(row)))
-        else:
-            out.append(d.build())
+    for k, own in enumerate(found):
+        d = share_structure(own, found[min(1 + max(k - 1, 0) % r, len(found) - 1)])
+        case = _slot_case(clause, dtype, k, d, rows)
+        if case.id in seen:  # drafts that differed only where this case does not look: salt the values' seed
+            case = _slot_case(clause, dtype, k, replace(d, params=d.params._replace(seed=d.params.seed ^ (k + 1))),
+                              rows)
+        seen.add(case.id)
+        out.append(case)
     return out
+
+
+def _slot_case(clause: str, dtype: str, k: int, d: Draft, rows: dict[tuple[str, str, int], Features]) -> Case:
+    corner = CORNERS.get((clause, k))
+    row = rows.get((clause, dtype, k))
+    if corner:
+        return d.build(CORNER_FEATURES[corner], corner)
+    if row is not None:
+        return _titled(d.build(row), "pairwise: " + describe(row))
+    return d.build()
 
 
 def describe(f: Features) -> str:
