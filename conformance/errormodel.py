@@ -16,7 +16,7 @@ is capped by the Cauchy-Schwarz bound on |m| / sqrt(v), which holds for any grad
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -246,12 +246,17 @@ def trajectory_bounds(case: Case, traj: ref.Trajectory, eps_scale: Callable[[int
     eps at update t, and ``hyper`` replaces the scalars the moments, the denominator and the step size
     use (keys beta1, beta2, eps, step_beta1, step_beta2); the spec's own trajectory has neither.
     """
+    return list(iter_bounds(case, traj, eps_scale, hyper))
+
+
+def iter_bounds(case: Case, traj: ref.Trajectory, eps_scale: Callable[[int], float] | None = None,
+                hyper: Mapping[str, float] | None = None) -> Iterator[dict[str, Bounds]]:
+    """``trajectory_bounds`` one step at a time (a judge that stops at the first failing step pays less)."""
     c0 = _context(case, hyper)
     forms, gcs = _lr_forms(case)
     init = {n: ref.round_to(v, case.dtype) for n, v in case.param_values().items()}
     prev = {n: (w, np.zeros_like(w), np.zeros_like(w)) for n, w in init.items()}
     err = {n: Bounds(*(np.zeros_like(w) for _ in range(3))) for n, w in init.items()}
-    out: list[dict[str, Bounds]] = []
     for i, step in enumerate(traj.steps):
         c = c0 if eps_scale is None else c0._replace(eps=c0.eps * eps_scale(i + 1))
         grads = case.gradients(i)
@@ -264,8 +269,7 @@ def trajectory_bounds(case: Case, traj: ref.Trajectory, eps_scale: Callable[[int
             e = Bounds(*(np.where(np.isnan(x), np.inf, x) for x in e))
             err[n], prev[n] = e, (tr.w, tr.m, tr.v)
             scaled[n] = Bounds(*(_final(x, y, c.un) for x, y in zip(e, (tr.w, tr.m, tr.v))))
-        out.append(scaled)
-    return out
+        yield scaled
 
 
 def _final(e: np.ndarray, value: np.ndarray, un: Units) -> np.ndarray:

@@ -170,16 +170,17 @@ def bounds_args(readings: Sequence[Reading], opt: ref.Adam) -> BoundsArgs:
                               "step_beta1": k.step_betas[0], "step_beta2": k.step_betas[1]})
 
 
-def alternative_trajectories(case: Case, max_combined: int = 2
+def alternative_trajectories(case: Case, sizes: Sequence[int] = (1, 2)
                              ) -> list[tuple[Sequence[Reading], ref.Trajectory, BoundsArgs]]:
-    """Trajectories under every reading and every pair of readings that applies to the case, with what
-    the error model must use for each (two storage-dtype readings never combine: they exclude each other)."""
+    """Trajectories under every reading (``sizes`` 1) and every pair of readings (2) that applies to the
+    case, with what the error model must use for each (two storage-dtype readings never combine: they
+    exclude each other)."""
     params = {n: ref.Param(n, v) for n, v in case.param_values().items()}
     kwargs = {k: to_reference(v, params) for k, v in case.hyperparameters().items()}
     opt = ref.Adam(reference_params(case, params), **kwargs, received_as=case.dtype)
     readings = applicable(case)
     out = []
-    for n in range(1, max_combined + 1):
+    for n in sizes:
         for combo in itertools.combinations(readings, n):
             if sum(r.key in HELD for r in combo) > 1:
                 continue
