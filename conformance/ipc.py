@@ -68,11 +68,27 @@ class FrameReader:
     def __init__(self, max_blob: int = DEFAULT_MAX_BLOB) -> None:
         self.max_blob = max_blob
         self._buf = bytearray()
+        self.error: ProtocolError | None = None  # what follows the messages last returned (raised next time)
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        """Messages completed by ``data``; raises ProtocolError on anything malformed or too large."""
+        """Messages completed by ``data``; raises ProtocolError on anything malformed or too large.
+
+        Valid messages before the bad bytes are returned first (a "begin" must not be lost to the junk
+        after it, or the fault is charged to the wrong case); the error is then in ``error``, and raised
+        by the next call."""
+        if self.error is not None:
+            raise self.error
         self._buf += data
-        out = []
+        out: list[dict[str, Any]] = []
+        try:
+            self._parse(out)
+        except ProtocolError as e:
+            if not out:
+                raise
+            self.error = e
+        return out
+
+    def _parse(self, out: list[dict[str, Any]]) -> None:
         while len(self._buf) >= _HEAD.size:
             magic, hlen, blen = _HEAD.unpack_from(self._buf)
             if magic != MAGIC:
@@ -89,7 +105,6 @@ class FrameReader:
             blob = bytes(self._buf[_HEAD.size + hlen:end])
             del self._buf[:end]
             out.append(decode(header, blob))
-        return out
 
 
 def _escape(key: str) -> str:

@@ -319,6 +319,8 @@ class Dispatcher:
             self._message(pool, p, msg, out)
             if p.dead:
                 return
+        if p.reader.error is not None:  # bad bytes after the messages just handled
+            self._fault(pool, p, out, "protocol", f"{WIRE_BLAME}: {p.reader.error}")
 
     def _message(self, pool: AdapterPool, p: Proc, msg: dict[str, Any], out: list[Any]) -> None:
         from . import protocol
@@ -428,6 +430,11 @@ class Dispatcher:
             self._last_mem = now
         for pool in self.pools:
             for p in pool.live:
+                if p.popen.poll() is not None:  # gone, though a child may hold its channel open (no EOF)
+                    self._read(pool, p, out)
+                    if not p.dead:
+                        self._died(pool, p, out)
+                    continue
                 if not p.loaded and now - p.spawned > pool.limits.load_timeout:
                     msg = f"timed out after {pool.limits.load_timeout:g} s while loading the adapter{HANG_HINT}"
                     self._load_failed(pool, p, out, msg)

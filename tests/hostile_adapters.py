@@ -381,6 +381,17 @@ class DoubleForkCleanEnv(WrongAnswer):
         return super().run(case)
 
 
+class DiesHoldingChannel(WrongAnswer):
+    """Leaves a daemon that keeps every inherited fd (the result channel too), then ends its worker:
+    the gate sees no end-of-file, and must notice the death by itself."""
+
+    name = "hostile-dies-holding-channel"
+
+    def run(self, case: Case) -> Outcome:
+        _daemonize(_sleeper(self.name))
+        os._exit(0)
+
+
 def _gate_results(gate: int) -> Path | None:
     """results.jsonl of the run, as an attacker finds it: an open fd of the gate, else its --out."""
     try:

@@ -115,6 +115,8 @@ def _batch_expectations(tmp: Path) -> dict[str, Expect]:
         r"support\[UPD-MOMENTS\] = 'sorta'")
     put("StallsBetweenCases", spec("StallsBetweenCases"), "hostile-stalls", "ERROR", "timeout",
         r"did not begin its next case within 10 s")
+    put("DiesHoldingChannel", spec("DiesHoldingChannel"), "hostile-dies-holding-channel", "ERROR", "crashed",
+        r"exited with status 0")
     put("NoDtypes", spec("NoDtypes"), "hostile-no-dtypes", "UNSUPPORTED", None, r"not among the dtypes")
     put("AllUnsupported", spec("AllUnsupported"), "hostile-all-unsupported", "UNSUPPORTED", None,
         r"UPD-MOMENTS unsupported")
@@ -207,7 +209,8 @@ def test_no_escape_reaches_the_terminal(batch: dict[str, Any]) -> None:
 def test_daemons_are_dead_after_the_run(batch: dict[str, Any]) -> None:
     daemons = [m for m in batch["markers"] if m.startswith("daemon-")]
     tags = {m.rsplit("-", 1)[0] for m in daemons}
-    assert tags == {"daemon-hostile-double-fork", "daemon-hostile-double-fork-clean-env"}, daemons
+    assert tags == {"daemon-hostile-double-fork", "daemon-hostile-double-fork-clean-env",
+                    "daemon-hostile-dies-holding-channel"}, daemons
     alive = [m for m in daemons if pid_alive(int(m.rsplit("-", 1)[1]))]
     assert not alive, alive
 
@@ -427,3 +430,40 @@ def test_probe_failure_is_not_skippable(torch_allowed: dict[str, Any]) -> None:
     assert res["proc"].returncode == 1, res["proc"].stderr[-3000:]
     recs = [r for r in res["records"] if r["adapter"] != HEALTHY]
     assert recs and all(r["verdict"] == "ERROR" for r in recs)
+
+
+# ---- list and replay load adapters in workers too --------------------------------------------------------
+
+def test_list_survives_hostile_adapters_and_prints_no_escape(cli: Any, monkeypatch_module: Any) -> None:
+    args = [a for cls in ("EscapeName", "EscapeLoadError", "EscapeUnavailable", "Exit0InInit", "OsExit0InAvailable")
+            for a in ("--adapter", spec(cls))]
+    proc = cli("list", *args, "--adapter", "sys:exit")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "\x1b" not in proc.stdout + proc.stderr
+    for word in ("hostile-", "SystemExit", "exited with status 0 while loading"):
+        assert word in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("cls", ["Exit0InStep", "OsExit0InStep"])
+def test_replay_of_an_exiting_adapter_is_an_error(cli: Any, tmp_path: Path, cls: str) -> None:
+    from conformance.generate import generate
+
+    case = tmp_path / "case.json"
+    case.write_text(generate(("UPD-MOMENTS",), ("float32",), 0, 2)[-1].dumps())
+    proc = cli("replay", case, "--adapter", spec(cls), "--timeout", 10)
+    assert proc.returncode == 1, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr
+    assert ": ERROR -- " in proc.stdout, proc.stdout
+
+
+def test_messages_before_junk_are_not_lost() -> None:
+    """A worker that answers, then writes junk in the same pipe read: the answer counts, the junk is the error."""
+    from conformance import ipc
+
+    reader = ipc.FrameReader()
+    got = reader.feed(ipc.encode({"type": "begin", "key": 3}) + b"junk" * 8)
+    assert got == [{"type": "begin", "key": 3}]
+    assert reader.error is not None
+    with pytest.raises(ipc.ProtocolError, match="not a frame"):
+        reader.feed(b"")
