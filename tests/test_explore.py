@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.corpus import CORPUS_DIR, corpus_cases
+from conformance.strategies import LAYOUTS
 
 
 def test_explore_saves_new_failures_for_the_corpus(cli: Any, tmp_path: Path) -> None:
@@ -45,16 +46,8 @@ def test_hypothesis_shrink_saves_a_minimal_failing_case(cli: Any, tmp_path: Path
     assert len(minimal) == 1, proc.stderr[-2000:]
     small = json.loads(minimal[0].read_text())
     failing = [json.loads(p.read_text()) for p in (out / "failures").glob("*.json")]
-    # Hypothesis's notion of small: as few non-zero numbers as the failure allows.
-    assert _nonzeros(small) <= min(_nonzeros(f) for f in failing)
+    # Hypothesis shrinks the recipe: the first layout of the catalogue, as few steps as any failing case.
+    assert [tuple(p["shape"]) for p in small["params"]] == [LAYOUTS[0][0]]
+    assert len(small["grads"]) <= min(len(f["grads"]) for f in failing)
     assert cli("replay", minimal[0], "--adapter", adapter).returncode == 1
 
-
-def _nonzeros(case: dict[str, Any]) -> int:
-    def count(x: Any) -> int:
-        if isinstance(x, list):
-            return sum(count(v) for v in x)
-        return int(isinstance(x, (int, float)) and x != 0)
-
-    grads = [g["dense"] for step in case["grads"] for g in step.values()]
-    return count([p["values"] for p in case["params"]]) + count(grads)
