@@ -23,6 +23,7 @@ from hostile_adapters import ESCAPES, IMPORT_TIME, LEAK_MB, MALFORMED, MARKERS_E
 HOSTILE = "tests/hostile_adapters.py"
 HEALTHY = "reference-f32"
 SMALL = ("--clauses", "UPD-MOMENTS", "--dtypes", "float32", "--seed", 0, "--quiet", "--no-corpus", "--timeout", 10)
+BATCH_TIMEOUT = 5  # seconds per case in the batch: what the worker that stalls between cases costs, per case
 SLUG = {k: k.lower() for k in ESCAPES}
 BASE_EXC = {"Exit0": "SystemExit", "Exit3": "SystemExit", "KeyboardInterrupt": "KeyboardInterrupt",
             "GeneratorExit": "GeneratorExit"}
@@ -114,7 +115,7 @@ def _batch_expectations(tmp: Path) -> dict[str, Expect]:
     put("BadSupportValue", spec("BadSupportValue"), "hostile-bad-support", "ERROR", "protocol",
         r"support\[UPD-MOMENTS\] = 'sorta'")
     put("StallsBetweenCases", spec("StallsBetweenCases"), "hostile-stalls", "ERROR", "timeout",
-        r"did not begin its next case within 10 s")
+        rf"did not begin its next case within {BATCH_TIMEOUT} s")
     put("DiesHoldingChannel", spec("DiesHoldingChannel"), "hostile-dies-holding-channel", "ERROR", "crashed",
         r"exited with status 0")
     put("NoDtypes", spec("NoDtypes"), "hostile-no-dtypes", "UNSUPPORTED", None, r"not among the dtypes")
@@ -149,7 +150,7 @@ def batch(cli: Any, tmp_path_factory: pytest.TempPathFactory, monkeypatch_module
     exp = _batch_expectations(tmp)
     requested = [UNAVAILABLE, RAISING] + ([] if HAS_GPU else ["torch-cuda-fused"])  # none of them runs here
     res = run_dir(cli, tmp, [HEALTHY, *(e[0] for e in exp.values()), *requested], "--max-examples", 2,
-                  env=TESTS_PATH)
+                  "--timeout", BATCH_TIMEOUT, env=TESTS_PATH)
     res["expect"] = exp
     return res
 
