@@ -449,7 +449,7 @@ class RewritesResults(WrongAnswer):
             self.started = True
             gate = int(os.environ.get("ADAM_CONFORMANCE_GATE_PID", os.getppid()))
             _daemonize(lambda: _rewrite_results(gate))
-        time.sleep(0.4)  # keep the run going while the daemon works
+        time.sleep(0.6)  # keep the run going while the daemon works
         return super().run(case)
 
 
