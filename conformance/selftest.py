@@ -9,16 +9,16 @@ the first clause that kills it and how long that took, the kill rate, the false 
 faithful members, and per dtype the margin: the largest error/bound ratio any faithful member
 reaches next to the smallest ratio at which each fault is caught.
 
-Cost: each fault runs only the cases of its own clause family (a fault is killed on its clause, and
-its family's cases are where that clause is exercised); faithful members run every clause. Members
-of one backend and family share a gate run, at most ``BATCH`` adapters (= worker processes) at once.
+Cost: a fault runs only the cases of its own clause family and of the few other faults' families that
+share its gate run (a fault is killed on its clause, and its family's cases are where that clause is
+exercised); a backend's faithful members run the families its faults are judged in. At most
+``BATCH`` adapters (= worker processes) share a run.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,15 +119,28 @@ def _emit(on_event: OnEvent | None, message: str, **kw: Any) -> None:
         on_event(Event("phase", message, **kw))
 
 
+def _pattern(families: set[str]) -> str:
+    return ",".join(f"{f}-*" for f in sorted(families))
+
+
 def batches(zoo: Sequence[Member], size: int = BATCH) -> list[tuple[str, list[Member]]]:
-    """(clause pattern, members) per gate run: faults by backend and family, the faithful over everything."""
-    groups: dict[tuple[str, str], list[Member]] = defaultdict(list)
-    for m in zoo:
-        groups[(m.backend, "" if m.faithful else f"{m.family}-*")].append(m)
-    out = []
-    for (_, pattern), ms in sorted(groups.items()):
-        for i in range(0, len(ms), size):
-            out.append((pattern, ms[i:i + size]))
+    """(clause pattern, members) per gate run.
+
+    A backend's faults, in clause-family order, are cut into runs of at most ``size`` adapters, each
+    run over the families of its faults; a backend's faithful members run together over every family
+    its faults are judged in (the controls for exactly those cases: all of them for NumPy, whose faults
+    span every family; fewer for torch and optax, whose compile-per-structure workers cost most).
+    Fewer, fuller runs: each gate run pays for starting its workers and writing its reports.
+    """
+    out: list[tuple[str, list[Member]]] = []
+    for backend in sorted({m.backend for m in zoo}):
+        faults = sorted((m for m in zoo if m.backend == backend and not m.faithful), key=lambda m: m.family)
+        controls = [m for m in zoo if m.backend == backend and m.faithful]
+        if controls:
+            out.append((_pattern({m.family for m in faults}) if faults else "", controls))
+        for i in range(0, len(faults), size):
+            chunk = faults[i:i + size]
+            out.append((_pattern({m.family for m in chunk}), chunk))
     return out
 
 
