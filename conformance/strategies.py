@@ -122,8 +122,8 @@ class Fill(NamedTuple):
         """Values representable in ``dtype`` (float64 holding them); ``key`` picks an independent stream."""
         rng = _rng(self.seed, *key)
         a = 10.0 ** rng.uniform(self.lo, self.hi, shape)
-        if self.special == "powers":  # exact powers of two: no rounding anywhere in m's update
-            a = 2.0 ** np.round(np.log2(a))
+        if self.special == "powers":  # exact powers of two (never above 10**hi): no rounding in m's update
+            a = 2.0 ** np.floor(np.log2(a))
         elif self.special == "ties":  # halfway between two representable values before rounding
             u = fmt(dtype).unit_roundoff
             a = rounded(a, dtype) * (1 + u)
@@ -361,6 +361,9 @@ def _sparse_grad(d: Draft, shape: tuple[int, ...], t: int, repeats: bool, absent
     idx = rng.choice(pool, n)
     if repeats and len(set(idx.tolist())) == n:
         idx[-1] = idx[0]
+    # Repeated rows are summed: keep the sum inside the span, so g*g stays finite in float16.
+    cap = vals.hi - math.log10(int(np.bincount(idx).max()))
+    vals = vals._replace(lo=min(vals.lo, cap), hi=min(vals.hi, cap))
     return idx.astype(np.int64), vals.sample((n, *shape[1:]), d.dtype, "sparse", t)
 
 
