@@ -2,7 +2,9 @@
 
 The zoo is what the published kill rate is measured on, so this test pins both its size (at least 40
 faults, every clause family, every dtype, the generic torch and optax adapters exercised) and its
-result: 100% killed, 0 false alarms, through the gate's real machinery (``gate.run``).
+result: 100% killed, 0 false alarms, through the gate's real machinery (``gate.run``). The selftest
+runs 52 adapters in 10 gate runs: about 220 s of CPU (two cores: ~2 minutes idle, 6 minutes on a
+loaded machine), hence ``slow``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def result() -> SelftestResult:
     return selftest(max_examples=MAX_EXAMPLES, seed=0)
 
 
+@pytest.mark.slow
 def test_selftest_kills_every_fault(result: SelftestResult) -> None:
     text = render(result)
     assert not [f.name for f in result.faults if f.unavailable], text
@@ -45,6 +48,7 @@ def test_selftest_kills_every_fault(result: SelftestResult) -> None:
     assert result.kill_rate == 1.0
 
 
+@pytest.mark.slow
 def test_selftest_raises_no_false_alarm(result: SelftestResult) -> None:
     alarms = [f"{f.name}: {a.case_id} {a.verdict} {a.message}" for f in result.faithful for a in f.alarms]
     assert not alarms, "\n".join(alarms)
@@ -52,6 +56,7 @@ def test_selftest_raises_no_false_alarm(result: SelftestResult) -> None:
     assert result.ok
 
 
+@pytest.mark.slow
 def test_selftest_margins_leave_room(result: SelftestResult) -> None:
     """Per dtype: the faithful members stay below ratio 1, the weakest catch above it."""
     margins = result.margins()
