@@ -148,9 +148,24 @@ class _CliEvents:
     close = _stop
 
 
+def _not_dumpable() -> None:
+    """The CLI's gate process refuses ptrace and /proc/<pid>/fd access to same-uid processes (workers
+    included); a library caller's process is left as it is. Linux only; root-owned workers keep CAP_SYS_PTRACE."""
+    import ctypes
+    import sys as _sys
+
+    if not _sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .gate import run
 
+    _not_dumpable()
     events = _CliEvents(args.quiet)
     try:
         result = run(config_from_args(args), events)
@@ -304,6 +319,8 @@ def merge_runs(runs: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> t
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import os
+
     from .gate import write_reports
     from .report import render
 
@@ -322,9 +339,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                 dst = args.out / "failures" / f.name
                 if not dst.exists():
                     atomic_write(dst, f.read_text())
+        for r in records:  # replay commands name the merged run's copy of each case file
+            if r.get("case_file") and r.get("replay") and " --adapter " in r["replay"]:
+                spec = r["replay"].split(" --adapter ", 1)[1]
+                r["replay"] = f"adam-conformance replay {os.path.relpath(args.out / r['case_file'])} --adapter {spec}"
         with RecordWriter(args.out) as w:
-            for r in records:
-                w.write(r)
+            w.write_many(records)
         write_json(args.out / META, meta)
         write_reports(args.out, meta, records, list(meta.get("gate", {}).get("problems", [])), [])
         err.print(escape(f"merged {len(runs)} runs ({len(records)} records) into {args.out}"))
@@ -332,8 +352,6 @@ def cmd_report(args: argparse.Namespace) -> int:
             err.print("[yellow]warning[/]: " + escape(safe_text(f"shard(s) {', '.join(meta['missing_shards'])} "
                                                                 "missing: the merged run is incomplete")))
         return EXIT_OK
-    import os
-
     run_dir = str(args.dirs[0])
     if args.format == "json":
         text = json.dumps(render.summary(meta, records, run_dir), indent=1, sort_keys=True, default=str)
