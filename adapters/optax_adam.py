@@ -61,12 +61,15 @@ from conformance.cases import (
     Case,
     DynamicLRValue,
     Group,
+    IterValue,
     OrderParams,
+    ParamRef,
     ScheduleValue,
     SparseGrad,
     TensorValue,
     bind_params,
 )
+from conformance.dtypes import FORMATS
 
 from . import lr_port
 from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, raised
@@ -134,10 +137,16 @@ class NoCounterpart(Exception):
 def sequence_schedule(values: Any) -> Callable[[Any], Any]:
     """A 1-d lr sequence as optax users write it: index by count (JAX clamps past the end)."""
     _, jnp, _ = libs()
-    arr = jnp.asarray(np.asarray(values, dtype=np.float64))
-    if arr.ndim != 1:
-        raise ValueError(f"a learning-rate sequence must be 1-d, got shape {tuple(arr.shape)}")
-    return lambda count: arr[count]
+    host = np.asarray(values, dtype=np.float64)
+    if host.ndim != 1:
+        raise ValueError(f"a learning-rate sequence must be 1-d, got shape {tuple(host.shape)}")
+    arr = jnp.asarray(host)
+
+    def schedule(count: Any) -> Any:
+        return arr[count]
+
+    schedule.host_values = host  # type: ignore[attr-defined]  # lr_table reads these: no eager op per update
+    return schedule
 
 
 def optax_schedule(name: str, args: Mapping[str, Any], horizon: int) -> Callable[[Any], Any]:
@@ -174,8 +183,10 @@ def learning_rate(value: Any, horizon: int) -> Any:
             return sequence_schedule(v)
         _, jnp, _ = libs()
         return jnp.asarray(v)  # 0-d: a fixed lr array; n-d: passed as given (a wrong value)
-    if isinstance(value, list):
-        return sequence_schedule(value)
+    if isinstance(value, IterValue):  # an Iterable lr, read once: update i uses element i
+        return sequence_schedule(list(value.items))
+    if isinstance(value, list) or (isinstance(value, tuple) and not hasattr(value, "_fields")):
+        return sequence_schedule(list(value))
     return value
 
 
@@ -185,8 +196,9 @@ def lr_at(spec: Any, i: int) -> float:
 
 
 def table_length(horizon: int) -> int:
-    """The padded length of an lr table: the next power of two >= the number of updates (at least 8)."""
-    n = 8
+    """The padded length of an lr table: the next power of two >= the number of updates, at least 64 (so
+    every ordinary case, up to 64 updates, shares one length: the length is structure, the values are not)."""
+    n = 64
     while n < horizon:
         n *= 2
     return n
@@ -194,7 +206,11 @@ def table_length(horizon: int) -> int:
 
 def lr_table(spec: Callable[[Any], Any], horizon: int, dtype: str) -> np.ndarray:
     """The lr of updates 0 .. horizon-1 (then the last one repeated) in the hyperparameter dtype."""
-    values = [lr_at(spec, i) for i in range(max(horizon, 1))]
+    host = getattr(spec, "host_values", None)
+    if host is not None and len(host):
+        values = [float(host[min(i, len(host) - 1)]) for i in range(max(horizon, 1))]  # clamped, as JAX indexes
+    else:
+        values = [lr_at(spec, i) for i in range(max(horizon, 1))]
     values += [values[-1]] * (table_length(horizon) - len(values))
     return np.asarray(values, dtype=np.float64 if dtype == "float64" else np.float32)
 
@@ -254,16 +270,33 @@ class Plan(NamedTuple):
     loss_scale: Any
 
     def hyper(self, horizon: int) -> dict[str, Any]:
-        """The traced hyperparameters: Python floats (weakly typed once traced), a table per dynamic lr."""
+        """The traced hyperparameters: Python floats (weakly typed once traced), a table per dynamic lr,
+        and each parameter's weight decay by canonical name (0.0 where it is not decayed)."""
         lrs = tuple(lr_table(s, horizon, self.layout.dtype) if callable(s) else float(s) for s in self.lrs)
-        return {"lr": lrs, "wd": tuple(float(w) for w in self.wds),
+        return {"lr": lrs, "wd": tuple(float(w) for w in self.wds), "wdp": self.entry_decays(float),
                 "b1": float(self.b1), "b2": float(self.b2), "eps": float(self.eps),
                 "ls": float(self.loss_scale)}
 
+    def entry_decays(self, conv: Callable[[Any], Any]) -> dict[str, Any]:
+        return {canonical(k): conv(self.wds[e.label]) if e.decays else 0.0
+                for k, e in enumerate(self.layout.entries)}
+
+    def compiled_layout(self) -> Layout:
+        """The jit cache key: names replaced by their position, decay and scaling traced (not structure)."""
+        entries = tuple(Entry(canonical(k), e.shape, e.label, False, e.centralizes)
+                        for k, e in enumerate(self.layout.entries))
+        return self.layout._replace(entries=entries, scaled=True)
+
     def literal_hyper(self) -> dict[str, Any]:
         """The hyperparameters as the case gives them (schedules stay callables), for a per-case jit."""
-        return {"lr": self.lrs, "wd": self.wds, "b1": self.b1, "b2": self.b2, "eps": self.eps,
-                "ls": self.loss_scale}
+        return {"lr": self.lrs, "wd": self.wds, "wdp": self.entry_decays(lambda v: v), "b1": self.b1,
+                "b2": self.b2, "eps": self.eps, "ls": self.loss_scale}
+
+
+def canonical(k: int) -> str:
+    """The name the compiled step gives the k-th parameter (sorted by real name): structures recur across
+    cases whatever the parameters are called; the names' meaning (decay filter, groups) is in the flags."""
+    return f"p{k:04d}"
 
 
 def centralizable(shape: tuple[int, ...]) -> bool:
@@ -307,7 +340,10 @@ def plan(case: Case, device: str, horizon: int, literal_values: bool = False, ne
     ls = h["loss_scale"]
     scaled = not (type(ls) is float and ls == 1.0)
     tables = tuple(table_length(horizon) if callable(s) and not literal_values else 0 for s in lrs)
-    layout = Layout(device, case.dtype, tuple(sorted(entries)), max(len(lrs), 1), nest, scaled, tables)
+    # Ordered by what the compiled step depends on (group, centralization, shape), then name: cases whose
+    # parameters differ only in names or in listing order share one compiled step.
+    entries.sort(key=lambda e: (e.label, e.centralizes, len(e.shape), e.shape, e.name))
+    layout = Layout(device, case.dtype, tuple(entries), max(len(lrs), 1), nest, scaled, tables)
     return Plan(layout, tuple(lrs), tuple(wds), conv(h["beta1"]), conv(h["beta2"]), conv(h["eps"]), conv(ls))
 
 
@@ -499,42 +535,55 @@ class OptaxAdapter(Adapter):
         ok, why = self.available()
         if not ok:
             return Unsupported(why)
+        why = no_pytree_counterpart(case.raw_params_arg())
+        if why:
+            return Unsupported(why)
         self._start_counting()
         if case.kind == "construct":
             return self.run_construct(case)
         return self.run_steps(case)
 
     # -- steps ----------------------------------------------------------------------------------
-    def step_fn(self, layout: Layout, fixed: Mapping[str, Any] | None = None) -> Any:
-        """The jitted step for a structure (cached), or, with ``fixed`` values, a per-case one."""
+    def step_fn(self, layout: Layout, fixed: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
+        """(init, jitted step) for a compiled layout (cached), or, with ``fixed`` values, per case.
+
+        The step divides by loss_scale and adds each parameter's traced weight decay (``g/ls + wd*w``,
+        exactly what ``add_decayed_weights`` after the division computes; ``wd = 0`` and ``ls = 1`` are
+        exact no-ops), then runs the chain (masked centralize, the factory) per label.
+        """
         if fixed is None and layout in self._steps:
             return self._steps[layout]
         jax, _, optax = libs()
         factory = self.factory()
 
+        def init(params: Any, hp: Any) -> Any:
+            hp = fixed if fixed is not None else hp
+            return build_tx(factory, layout, hp).init(params)
+
         def step(params: Any, grads: Any, state: Any, hp: Any) -> Any:
             self._traces += 1  # runs only while JAX traces: one per compilation
             hp = fixed if fixed is not None else hp
-            if layout.scaled:
-                grads = {k: g / hp["ls"] for k, g in grads.items()}
+            grads = {k: g / hp["ls"] + hp["wdp"][k] * params[k] for k, g in grads.items()}
             updates, state = build_tx(factory, layout, hp).update(grads, state, params)
             return optax.apply_updates(params, updates), state
 
-        fn = jax.jit(step)
+        fns = (init, jax.jit(step))  # init runs eagerly: its few ops compile once per shape, shared by structures
         if fixed is None:
-            self._steps[layout] = fn
-        return fn
+            self._steps[layout] = fns
+        return fns
 
-    def gradient(self, g: Any, dtype: str) -> Any:
-        """A case gradient in the parameter dtype; a sparse one densified as a user would (duplicates summed)."""
-        _, jnp, _ = libs()
+    def gradient(self, g: Any, dtype: str) -> np.ndarray:
+        """A case gradient in the parameter dtype, on the host (no XLA op to compile per shape); a sparse one
+        densified as a user would: values in the dtype, duplicates summed in the dtype, in the given order."""
+        t = FORMATS[dtype].np_type
         if isinstance(g, SparseGrad):
-            values = jnp.asarray(g.values, dtype=dtype)
-            return jnp.zeros(g.dense_shape, dtype=dtype).at[jnp.asarray(g.indices)].add(values)
-        return jnp.asarray(g, dtype=dtype)
+            out = np.zeros(g.dense_shape, dtype=t)
+            np.add.at(out, np.asarray(g.indices, dtype=np.int64), np.asarray(g.values).astype(t))
+            return out
+        return np.asarray(g).astype(t)
 
     def run_steps(self, case: Case) -> Outcome:
-        jax, jnp, _ = libs()
+        jax, _, _ = libs()
         dev = self.device()
         try:
             p = plan(case, self.platform, case.num_steps, literal_values=not self.injectable(),
@@ -544,32 +593,40 @@ class OptaxAdapter(Adapter):
             return Unsupported(str(e))
         except Exception as e:
             return raised(e, "construct")
-        names = [e.name for e in p.layout.entries]
+        real = {canonical(k): e.name for k, e in enumerate(p.layout.entries)}  # compiled name -> case name
         values = case.param_values()
+        t = FORMATS[case.dtype].np_type
+        layout = p.compiled_layout()
         with jax.default_device(dev):
-            params = {n: jax.device_put(jnp.asarray(values[n], dtype=case.dtype), dev) for n in names}
+            # Uncommitted arrays on the default device (the context above): a committed input makes jit compile a
+            # second executable for the same trace once the (uncommitted) outputs of the first step come back.
+            params = {c: jax.device_put(np.asarray(values[n]).astype(t)) for c, n in real.items()}
+            init, step = self.step_fn(layout) if self.injectable() else self.step_fn(layout, hp0)
+            hp = hp0 if self.injectable() else {}
             try:
-                state = build_tx(self.factory(), p.layout, hp0).init(params)
+                state = init(params, hp)
             except Exception as e:
                 return raised(e, "construct")
-            step = self.step_fn(p.layout) if self.injectable() else self.step_fn(p.layout, hp0)
             out = []
             for i in range(case.num_steps):
                 try:
                     grads_in = case.gradients(i)
-                    grads = {n: jax.device_put(self.gradient(grads_in[n], case.dtype), dev) for n in names}
-                    hp = hp0 if self.injectable() else {}
+                    grads = {c: jax.device_put(self.gradient(grads_in[n], case.dtype)) for c, n in real.items()}
                     params, state = step(params, grads, state, hp)
                     host_p, (mu, nu) = jax.device_get((params, moments(state)))
                 except Exception as e:
                     return raised(e, "step", i)
-                out.append({n: StepState(f64(host_p[n]), f64(mu[n]) if n in mu else None,
-                                         f64(nu[n]) if n in nu else None) for n in case.names if n in host_p})
-        return Ran(out, {n: str(params[n].dtype) for n in names})
+                out.append({n: StepState(f64(host_p[c]), f64(mu[c]) if c in mu else None,
+                                         f64(nu[c]) if c in nu else None) for c, n in real.items()})
+        return Ran(out, {n: str(params[c].dtype) for c, n in real.items()})
 
     # -- construct (validation) -----------------------------------------------------------------------
     def run_construct(self, case: Case) -> Outcome:
-        """Build with the literal arguments, init and one jitted update; report whatever is raised."""
+        """Build with the literal arguments, init and one update; report whatever is raised.
+
+        The update runs eagerly (op by op, each op compiled once per shape and cached): a jit per
+        validation case would compile once per case for nothing a user's first call would not see.
+        """
         jax, jnp, optax = libs()
         hyper = case.hyperparameters()
         for arg in ("use_locking", "loss_scale"):
@@ -605,14 +662,10 @@ class OptaxAdapter(Adapter):
             with jax.default_device(self.device()):
                 grads = jax.tree.map(jnp.ones_like, params)
 
-                def update(params: Any, grads: Any, state: Any) -> Any:
-                    self._traces += 1
-                    if layout.scaled:
-                        grads = jax.tree.map(lambda g: g / hp["ls"], grads)
-                    u, s = tx.update(grads, state, params)
-                    return optax.apply_updates(params, u), s
-
-                jax.block_until_ready(jax.jit(update)(params, grads, state))
+                if layout.scaled:
+                    grads = jax.tree.map(lambda g: g / hp["ls"], grads)
+                u, _ = tx.update(grads, state, params)
+                jax.block_until_ready(optax.apply_updates(params, u))
         except Exception as e:
             return raised(e, "step", 0)
         return Ran([], {})
@@ -625,6 +678,23 @@ def raw_tx(factory: Callable[..., Any], layout: Layout, hp: Mapping[str, Any]) -
     parts = [] if not nonzero(hp["wd"][0]) else [optax.add_decayed_weights(hp["wd"][0])]
     parts.append(factory(learning_rate=hp["lr"][0], b1=hp["b1"], b2=hp["b2"], eps=hp["eps"], **extra))
     return optax.chain(*parts)
+
+
+def no_pytree_counterpart(raw: Any) -> str:
+    """Why a literal params argument has no optax counterpart ("" when it has one).
+
+    optax takes params as any pytree at ``init``: a one-shot iterator is no pytree, while a bare array and
+    a repeated leaf are valid trees -- the spec's rules on the params *container* cannot be put to optax.
+    """
+    if isinstance(raw, IterValue):
+        return "optax takes params as a pytree at init; a one-shot iterator of parameters is none"
+    if isinstance(raw, ParamRef):
+        return "optax takes params as any pytree: a bare array is a valid one (no container rule to check)"
+    if isinstance(raw, (list, tuple)):
+        refs = [x.name for x in raw if isinstance(x, ParamRef)]
+        if len(refs) != len(set(refs)):
+            return "optax takes params as any pytree: the same array twice is a valid tree (no duplicate rule)"
+    return ""
 
 
 def contains_dict(x: Any) -> bool:

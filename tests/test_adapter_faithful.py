@@ -75,7 +75,7 @@ def test_faithful_torch_optimizer_passes_every_declared_clause() -> None:
 
 @pytest.mark.slow
 def test_faithful_optax_factory_passes_every_declared_clause() -> None:
-    assert_every_declared_clause_passes(OPTAX, 2)
+    assert_every_declared_clause_passes(OPTAX, 1)
 
 
 # ---- hand-written corners ---------------------------------------------------------------------------
