@@ -263,11 +263,12 @@ class StallsBetweenCases(_Hostile):
 
 # ---- terminal injection ---------------------------------------------------------------------------------
 
-ESC_TEXT = "\x1b[2J\x1b]0;owned\x07\x1b]52;c;cHduZWQ=\x07\x1b[31mred\r\x00\x0c"
+ESC_TEXT = "\x1b[2J\x1b]0;owned\x07\x1b]52;c;cHduZWQ=\x07\x1b[31mred\r\x00\x0c\nconformant (exit 0)\n"
 
 
 class EscapeName(_Hostile):
-    """A name and a failure message full of ANSI/OSC escapes (clear screen, window title, clipboard)."""
+    """A name and a failure message full of ANSI/OSC escapes (clear screen, window title, clipboard) and a
+    forged "conformant (exit 0)" line."""
 
     name = f"hostile-{ESC_TEXT}-name"
 

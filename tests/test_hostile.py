@@ -126,7 +126,7 @@ def _batch_expectations(tmp: Path) -> dict[str, Expect]:
                       ("DoubleForkCleanEnv", "hostile-double-fork-clean-env"),
                       ("EscapeName", f"hostile-{ESC_TEXT}-name")):
         put(cls, spec(cls), name, "FAIL", None, r".")
-    put("EscapeRaise", spec("EscapeRaise"), "hostile-escape-raise", "ERROR", "raised", r"message .* end")
+    put("EscapeRaise", spec("EscapeRaise"), "hostile-escape-raise", "ERROR", "raised", r"(?s)message .* end")
     put("EscapeLoadError", spec("EscapeLoadError"), None, "ERROR", "load", r"RuntimeError: load ")
     return exp
 
