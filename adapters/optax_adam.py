@@ -512,24 +512,10 @@ class OptaxAdapter(Adapter):
         return s, n
 
     def probe_dtypes(self) -> tuple[str, ...]:
-        """The dtypes a tiny jitted step runs in, keeping the dtype and staying finite."""
+        """Every suite dtype, by design (x64 is enabled in the worker): a dtype whose update raises, changes
+        dtype or goes non-finite is an ERROR or FAIL per case, never a smaller declaration."""
         self._start_counting()
-        if self._dtypes is None:
-            jax, jnp, optax = libs()
-            found = []
-            for name in DTYPE_NAMES:
-                try:
-                    with jax.default_device(self.device()):
-                        p = {"w": jnp.asarray([1.0, -2.0], dtype=name)}
-                        tx = self.factory()(learning_rate=0.01, b1=0.9, b2=0.999, eps=1e-3)
-                        u, _ = jax.jit(tx.update)(p, tx.init(p), p)
-                        w = optax.apply_updates(p, u)["w"]
-                    if str(w.dtype) == name and bool(jnp.all(jnp.isfinite(w))):
-                        found.append(name)
-                except Exception:
-                    continue
-            self._dtypes = tuple(found)
-        return self._dtypes
+        return DTYPE_NAMES
 
     def run(self, case: Case) -> Outcome:
         ok, why = self.available()

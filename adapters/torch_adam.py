@@ -184,14 +184,15 @@ class TorchOptimizerAdapter(Adapter):
         return True, ""
 
     def available(self) -> tuple[bool, str]:
-        ok, why = self._backend()
-        if ok and len(self.refused_layouts) == 2:
-            return False, f"not available: a probe step fails ({self.refused_layouts['dense']})"
-        return ok, why
+        """The environment only (torch importable, the device present): an optimizer whose probe step
+        fails is available, and its cases run and ERROR -- never a skipped, green adapter."""
+        return self._backend()
 
     @functools.cached_property
     def refused_layouts(self) -> dict[str, str]:
-        """Gradient layouts ("dense", "sparse") a float32 probe step refuses, with torch's message."""
+        """Gradient layouts ("dense", "sparse") a float32 probe step refuses, with torch's message: the
+        class's design (torch.optim.Adam takes no sparse gradient, SparseAdam no dense one). A class that
+        refuses both is broken, not a design: nothing is declared refused, and its cases run and ERROR."""
         out: dict[str, str] = {}
         if not self._backend()[0]:
             return out
@@ -199,7 +200,7 @@ class TorchOptimizerAdapter(Adapter):
             err = self._probe("float32", layout)
             if err:
                 out[layout] = err
-        return out
+        return out if len(out) < 2 else {}
 
     def _probe(self, dtype: str, layout: str) -> str | None:
         """None when one tiny step in ``dtype`` with a ``layout`` gradient succeeds, else the error."""
@@ -219,10 +220,9 @@ class TorchOptimizerAdapter(Adapter):
 
     @functools.cached_property
     def probed_dtypes(self) -> tuple[str, ...]:
-        if not self._backend()[0]:
-            return ()
-        layout = "dense" if "dense" not in self.refused_layouts else "sparse"
-        return tuple(d for d in NAMES if self._probe(d, layout) is None)
+        """Every suite dtype, by design: a dtype whose step raises is an ERROR per case, not a smaller
+        declaration (a broken float16 path must not read as UNSUPPORTED)."""
+        return tuple(NAMES) if self._backend()[0] else ()
 
     def device_name(self) -> str:
         torch = _torch()

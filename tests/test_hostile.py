@@ -423,8 +423,6 @@ def test_allow_unavailable_skips_torch_cuda(torch_allowed: dict[str, Any]) -> No
     assert all(r["verdict"] == "PASS" for r in res["by"][HEALTHY])
 
 
-@pytest.mark.xfail(strict=True, reason="adapters/torch_adam.py: a failing probe step makes the adapter "
-                   "'unavailable' (skippable), not ERROR -- see docs/isolation.md, what the gate cannot enforce")
 def test_probe_failure_is_not_skippable(torch_allowed: dict[str, Any]) -> None:
     """An optimizer whose step() always raises is broken, not absent: --allow-unavailable must not make it green."""
     res = torch_allowed
