@@ -95,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-unavailable", action="store_true",
                    help="skip requested adapters that cannot run here instead of failing the run")
     r.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
-                   help="reuse generated case sets from DIR (keyed by everything they depend on)")
+                   help="reuse generated case sets from DIR (keyed by everything they depend on; "
+                        "or $ADAM_CONFORMANCE_CASE_CACHE)")
+    r.add_argument("--jax-cache", type=Path, default=None, metavar="DIR",
+                   help="JAX's persistent compilation cache for the optax workers (a second run compiles "
+                        "nothing; or $ADAM_CONFORMANCE_JAX_CACHE)")
     r.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N", help="worker processes per adapter")
     r.add_argument("--shard", type=_shard, default=None, metavar="K/N", help="run the K-th of N disjoint parts")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")

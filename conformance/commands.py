@@ -113,7 +113,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
                      baseline=args.baseline, update_baseline=args.update_baseline,
                      allow_unavailable=args.allow_unavailable, explore=args.explore, corpus=not args.no_corpus,
                      shrink=not args.no_shrink, hypothesis_shrink=args.hypothesis_shrink,
-                     summary_md=github_summary_path(args.summary_md), cache_dir=args.cache_dir)
+                     summary_md=github_summary_path(args.summary_md), cache_dir=args.cache_dir,
+                     jax_cache=args.jax_cache)
 
 
 class _CliEvents:

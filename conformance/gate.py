@@ -44,6 +44,7 @@ from .workers import DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, L
 OnEvent = Callable[[Event], None]
 BAD_VERDICTS = ("FAIL", "ERROR", "XPASS")
 CACHE_ENV = "ADAM_CONFORMANCE_CASE_CACHE"  # where generated case sets are kept when --cache-dir is not given
+JAX_CACHE_ENV = "ADAM_CONFORMANCE_JAX_CACHE"  # JAX's persistent compilation cache for the optax workers
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class RunConfig:
     hypothesis_shrink: bool = False
     summary_md: Path | str | None = None
     cache_dir: Path | str | None = None
+    jax_cache: Path | str | None = None
 
 
 @dataclass
@@ -143,7 +145,7 @@ def _check_adapter_specs(specs: Sequence[str]) -> None:
 
 def _basic_syntax(spec: str) -> None:
     """Without importing anything: a built-in name, a generic prefix, an existing FILE.py:NAME or MOD:NAME."""
-    if spec in _all_builtins():
+    if spec in _known_names():
         return
     target, sep, attr = spec.rpartition(":")
     if sep and target.endswith(".py"):
@@ -157,10 +159,16 @@ def _basic_syntax(spec: str) -> None:
 
 
 def _all_builtins() -> list[str]:
+    """What a run without --adapter requests: the built-ins (installed plugins are run by name)."""
     from . import registry
 
-    names = getattr(registry, "names", None) or registry.builtin_names
-    return list(names())
+    return list(registry.builtin_names())
+
+
+def _known_names() -> list[str]:
+    from . import registry
+
+    return list(registry.names())
 
 
 @dataclass
@@ -309,6 +317,9 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     token = new_token()
     limits = Limits(float(cfg.timeout), float(cfg.load_timeout), int(cfg.memory_limit_mb))
+    saved_env = os.environ.get(JAX_CACHE_ENV)
+    if cfg.jax_cache is not None:  # read by the optax workers before anything compiles (docs/adapters.md)
+        os.environ[JAX_CACHE_ENV] = str(Path(cfg.jax_cache).resolve())
     _emit(on_event, "phase", "starting adapter workers", total=len(p.specs))
     handles, dispatcher = runner.start(p.specs, cfg.jobs, limits, p.out / "logs", token)
     problems: list[str] = []
@@ -388,6 +399,11 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
         complete = False
     finally:
         dispatcher.close(token)
+        if cfg.jax_cache is not None:
+            if saved_env is None:
+                os.environ.pop(JAX_CACHE_ENV, None)
+            else:
+                os.environ[JAX_CACHE_ENV] = saved_env
     wall = time.monotonic() - t0
     # Workers (and whatever they started) are gone: nothing can touch the files from here on.
     tampered = writing and not runner.check_file(p.out, records)
