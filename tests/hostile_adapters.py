@@ -458,11 +458,11 @@ class RewritesResults(WrongAnswer):
 
 def dies_on(case_id: str) -> bool:
     """The cases ``DiesOnSome`` kills its worker on (a pure function of the case, never of the schedule)."""
-    return int(hashlib.sha256(case_id.encode()).hexdigest(), 16) % 3 == 0
+    return int(hashlib.sha256(case_id.encode()).hexdigest(), 16) % 2 == 0
 
 
 class DiesOnSome(_Hostile):
-    """Faithful, except that it kills its worker (os._exit) on a fixed third of the cases."""
+    """Faithful, except that it kills its worker (os._exit) on a fixed half of the cases."""
 
     name = "hostile-dies-on-some"
 
