@@ -174,5 +174,7 @@ def test_adapter_whose_worker_dies_while_loading(cli: Any, tmp_path: Path) -> No
 
 def test_adapter_that_hangs_while_loading(cli: Any, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = cli("run", "--adapter", cli.adapter("LoadHangs"), *SMALL, "--timeout", 3, "--out", out)
+    proc = cli("run", "--adapter", cli.adapter("LoadHangs"), *SMALL, "--timeout", 30, "--load-timeout", 3,
+               "--out", out)
     _assert_load_fault(cli, proc, out, ("timed out",))
+    assert "while loading" in proc.stderr and "own processes" in proc.stderr, "the hang hint names the likely cause"
