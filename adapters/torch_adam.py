@@ -267,6 +267,12 @@ class TorchOptimizerAdapter(Adapter):
             put("DEC-L2 DEC-FILTER DEC-GROUP DEC-LOSS-SCALE SPR-DECAY VAL-WD-TYPE VAL-WD-RANGE", U,
                 f"{self.optimizer_class().__name__} has no weight_decay argument")
         if "dense" in self.refused_layouts:
+            from conformance.clauses import CLAUSES
+
+            dense = " ".join(c.id for c in CLAUSES if c.family in ("UPD", "LR", "GRP", "DEC"))
+            put(dense, U, f"only sparse gradients are accepted by design (dense refused: "
+                f"{self.refused_layouts['dense']}); these clauses' dense cases cannot be put to it -- the "
+                "update rule is judged through the SPR-* clauses")
             put("GRP-GC", U, "only sparse gradients are accepted, and a sparse gradient cannot be centralized "
                 "without densifying it")
         else:
