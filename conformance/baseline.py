@@ -320,6 +320,17 @@ def _waive(e: Entry, rec: dict[str, Any], kind: str) -> None:
     rec["message"] = f"known deviation ({e.reason}): {rec['message']}"
 
 
+def _preference(e: Entry, rec: dict[str, Any]) -> int:
+    """Which of several waiving entries a record is charged to: its own case entry, then an entry for its
+    primary charged clause (the one ``from_records`` writes it under), then the rest in file order."""
+    if e.case is not None and e.case == rec.get("case_id"):
+        return 0
+    charged = rec.get("deviates") or rec.get("clauses") or []
+    if charged and any(fnmatch.fnmatchcase(str(charged[0]), p) for p in e.clauses):
+        return 1
+    return 2
+
+
 def apply(entries: Sequence[Entry], rec: dict[str, Any]) -> None:
     """Turn a FAIL/ERROR into XFAIL (or a regression FAIL) in place when an entry matching it waives its
     raw kind; count matches. A failure the matching entries do not waive stays, its message says why."""
@@ -329,10 +340,12 @@ def apply(entries: Sequence[Entry], rec: dict[str, Any]) -> None:
     kind = raw_kind(rec)
     if kind is None or not candidates:
         return
-    for e in candidates:
-        if kind in e.verdicts:
-            _waive(e, rec, kind)
-            return
+    waivers = sorted((e for e in candidates if kind in e.verdicts), key=lambda e: _preference(e, rec))
+    if waivers:
+        _waive(waivers[0], rec, kind)
+        for e in waivers[1:]:  # the deviation each of them describes is still there: none of them is XPASS
+            e.failed += 1
+        return
     for e in candidates:
         e.unwaived.setdefault(rec["case_id"], kind)
     first = candidates[0]
