@@ -147,7 +147,7 @@ def main() -> int:
     if args.selftest:
         run_selftest()
     render()
-    shutil.rmtree(RUN / "failures", ignore_errors=True)  # the representative cases live in reports/cases
+    # failures/ stays: the dashboard (published/report.html) links every failing case to its file
     return rc
 
 
