@@ -133,29 +133,13 @@ def _writable_file(path: Path, what: str) -> None:
 def _check_adapter_specs(specs: Sequence[str]) -> None:
     from . import registry
 
-    check = getattr(registry, "check_syntax", None) or _basic_syntax
     for s in specs:
         if not isinstance(s, str) or not s.strip():
             raise UsageError(f"--adapter {s!r}: empty adapter name")
         try:
-            check(s)
+            registry.check_syntax(s)
         except ValueError as e:
             raise UsageError(str(e)) from None
-
-
-def _basic_syntax(spec: str) -> None:
-    """Without importing anything: a built-in name, a generic prefix, an existing FILE.py:NAME or MOD:NAME."""
-    if spec in _known_names():
-        return
-    target, sep, attr = spec.rpartition(":")
-    if sep and target.endswith(".py"):
-        if not Path(target).is_file():
-            raise ValueError(f"--adapter {spec}: no such file {target}")
-        return
-    if sep and target and attr:
-        return
-    raise ValueError(f"--adapter {spec}: unknown adapter; built-ins are {', '.join(_all_builtins())}; or use "
-                     "torch:MODULE:CLASS, optax:MODULE:FUNCTION, path/to/file.py:NAME, package.module:NAME")
 
 
 def _all_builtins() -> list[str]:
@@ -163,12 +147,6 @@ def _all_builtins() -> list[str]:
     from . import registry
 
     return list(registry.builtin_names())
-
-
-def _known_names() -> list[str]:
-    from . import registry
-
-    return list(registry.names())
 
 
 @dataclass
@@ -277,11 +255,7 @@ def _cases(p: _Plan) -> list[Case]:
     cache = p.cfg.cache_dir if p.cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or None
     if cache is not None:
         kwargs["cache_dir"] = Path(cache)
-    try:
-        generated = generate(p.clauses, p.dtypes, p.seed, p.cfg.max_examples, **kwargs)
-    except TypeError:  # a generate() without the cache
-        generated = generate(p.clauses, p.dtypes, p.seed, p.cfg.max_examples)
-    for c in generated:
+    for c in generate(p.clauses, p.dtypes, p.seed, p.cfg.max_examples, **kwargs):
         found.setdefault(c.id, c)
     return list(found.values())
 
@@ -445,10 +419,8 @@ def _recharge(records: list[dict[str, Any]], judged: dict[tuple[str, str], dict[
               entries: list[bl.Entry]) -> bool:
     """Charge an unexplained failure of a multi-clause case to the clauses that also fail on their own
     (``features.recharge``, over the whole run), then apply the baseline again. True if anything moved."""
-    try:
-        from .features import recharge
-    except ImportError:  # pragma: no cover
-        return False
+    from .features import recharge
+
     if not judged:
         return False
     moved = False
@@ -465,12 +437,10 @@ def _recharge(records: list[dict[str, Any]], judged: dict[tuple[str, str], dict[
     return moved
 
 
-def _tracer() -> Callable[..., Any] | None:
-    try:
-        from .report.trace import trace  # the per-step picture of a failure's worst element
-    except ImportError:
-        return None
-    return trace  # type: ignore[no-any-return]
+def _tracer() -> Callable[..., Any]:
+    from .report.trace import trace  # the per-step picture of a failure's worst element
+
+    return trace
 
 
 def _baseline_text(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -617,37 +587,12 @@ def _meta(p: _Plan, handles: Sequence[Any], n_cases: int, complete: bool, wall: 
 
 def write_reports(out: Path, meta: dict[str, Any], records: list[dict[str, Any]], problems: list[str],
                   warnings: list[str], extra_md: Path | None = None) -> None:
-    """summary.json, summary.md, junit.xml (and report.html) from the records held in memory."""
+    """summary.json, summary.md, junit.xml and report.html from the records held in memory (the Markdown
+    is also appended to ``extra_md``, e.g. $GITHUB_STEP_SUMMARY)."""
     from .report import render
 
-    writer = getattr(render, "write_all", None)
-    if writer is not None:
-        try:
-            md = writer(out, meta, records, problems, warnings)
-        except Exception as e:  # a report that cannot be drawn must not cost the records or the exit code
-            problems.append(f"writing the reports failed ({type(e).__name__}: {str(e)[:200]}); results.jsonl and "
-                            "run.json are complete: rerun `adam-conformance report`")
-            return
-    else:
-        summ = render.summary(meta, records)
-        summ["gate"] = {"failures": problems, "warnings": warnings}
-        write_json(out / "summary.json", summ)
-        md = render.markdown(meta, records)
-        if problems or warnings:
-            md += "\n## Gate\n\n" + "\n".join(f"- {render_line(x)}" for x in [*problems, *warnings]) + "\n"
-        atomic_write(out / "summary.md", md)
-        atomic_write(out / "junit.xml", render.junit(meta, records))
-    if extra_md is not None and isinstance(md, str):
-        try:
-            with open(extra_md, "a", encoding="utf-8") as fh:
-                fh.write(md)
-        except OSError:
-            pass
-
-
-def render_line(text: str) -> str:
-    """One line of untrusted text made safe for Markdown: no control characters, no line breaks, no markup."""
-    import re
-
-    text = re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", str(text))
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|])", r"\\\1", text)
+    try:
+        render.write_all(out, meta, records, problems, warnings, extra_md)
+    except Exception as e:  # a report that cannot be drawn must not cost the records or the exit code
+        problems.append(f"writing the reports failed ({type(e).__name__}: {str(e)[:200]}); results.jsonl and "
+                        "run.json are complete: rerun `adam-conformance report`")
