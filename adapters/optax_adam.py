@@ -22,10 +22,26 @@ becomes 1.0, 1 - b2**t == 0 and the first update is NaN; in float16 1 - b2 comes
 user of ``optax.adam(<floats>)`` sees that. Python floats passed to jit are *weakly typed* tracers,
 promoted exactly like the literal floats a user writes: measured bitwise equal to
 ``jit(optax.adam(<floats>))`` in float64/float32/bfloat16 and to eager ``optax.adam`` in float16.
-Changing values between cases never retraces. ``compilations()`` counts XLA compilations this process
-actually ran since the adapter was made -- every backend compile JAX reports (the jitted steps, the probes,
-the small eager ops), minus those served from the persistent cache -- through ``jax.monitoring`` events;
-``traces()`` counts traces of the step functions (a Python side effect inside the traced body).
+Changing values between cases never retraces.
+
+One XLA compilation per structure, init included, and none for work that needs no new structure:
+- ``init`` runs inside the jitted step: ``lax.cond(first, lambda: tx.init(params), lambda: state)``,
+  ``first`` a traced flag, so the first update starts from init's own values (bitwise what an eager
+  ``tx.init`` gives) in the same executable as every later update. The state handed to the first call is
+  a placeholder of init's shapes and dtypes (``jax.eval_shape(init)``: traced, never compiled; whatever
+  init raises is raised there, at construction), made on the host once per structure.
+- params, gradients, lr tables and tensor hyperparameters reach JAX by ``jax.device_put`` of host
+  arrays -- a transfer, the same array ``jnp.asarray`` makes, where ``jnp.asarray`` of a NumPy array
+  runs an XLA op compiled once per shape -- and results come back by ``jax.device_get``.
+- validation (``construct``) cases build optax as a user does and *trace* init and the first update
+  (``jax.eval_shape``), compiling nothing (``run_construct``).
+What still compiles outside the steps is optax's own eager code: its schedule functions evaluated on the
+host for an lr table (a few scalar ops, each compiled once per process however many cases use them), and
+its construction-time arithmetic on a tensor learning rate (``scale_by_learning_rate`` negates it; once
+per shape). ``compilations()`` counts XLA compilations this process actually ran since the adapter was
+made -- every backend compile JAX reports (the jitted steps and any eager op), minus those served from the
+persistent cache -- through ``jax.monitoring`` events; ``traces()`` counts traces of the step functions
+(a Python side effect inside the traced body).
 
 Persistent compilation cache: set ``ADAM_CONFORMANCE_JAX_CACHE=/some/dir`` (off by default) and the
 adapter points JAX's persistent cache there (every entry kept: no minimum compile time or size) before
@@ -136,11 +152,11 @@ class NoCounterpart(Exception):
 
 def sequence_schedule(values: Any) -> Callable[[Any], Any]:
     """A 1-d lr sequence as optax users write it: index by count (JAX clamps past the end)."""
-    _, jnp, _ = libs()
+    jax, _, _ = libs()
     host = np.asarray(values, dtype=np.float64)
     if host.ndim != 1:
         raise ValueError(f"a learning-rate sequence must be 1-d, got shape {tuple(host.shape)}")
-    arr = jnp.asarray(host)
+    arr = jax.device_put(host)  # the float64 array jnp.asarray(host) makes, as a transfer: nothing to compile
 
     def schedule(count: Any) -> Any:
         return arr[count]
@@ -181,8 +197,7 @@ def learning_rate(value: Any, horizon: int) -> Any:
         v = np.asarray(value.values)
         if v.ndim == 1:
             return sequence_schedule(v)
-        _, jnp, _ = libs()
-        return jnp.asarray(v)  # 0-d: a fixed lr array; n-d: passed as given (a wrong value)
+        return device_array(v)  # 0-d: a fixed lr array; n-d: passed as given (a wrong value)
     if isinstance(value, IterValue):  # an Iterable lr, read once: update i uses element i
         return sequence_schedule(list(value.items))
     if isinstance(value, list) or (isinstance(value, tuple) and not hasattr(value, "_fields")):
@@ -222,17 +237,27 @@ def table_schedule(table: Any) -> Callable[[Any], Any]:
     return lambda count: table[jnp.minimum(jnp.asarray(count), last)]
 
 
+def device_array(host: np.ndarray) -> Any:
+    """A host array as the jax array ``jnp.asarray(host)`` makes (same dtype, uncommitted on the default
+    device), by a transfer: ``jnp.asarray`` of a NumPy array runs an XLA op, compiled once per shape."""
+    jax, _, _ = libs()
+    return jax.device_put(host)
+
+
 def literal(value: Any) -> Any:
     """A non-lr hyperparameter as a user would pass it (a tensor value becomes a jax array)."""
     if isinstance(value, TensorValue):
-        _, jnp, _ = libs()
-        return jnp.asarray(value.values)
+        return device_array(value.values)
     return value
 
 
 def nonzero(value: Any) -> bool:
-    """Would a user add decay at all? Anything not plainly equal to 0 is passed on to optax."""
+    """Would a user add decay at all? Anything not plainly equal to 0 is passed on to optax.
+
+    An array is compared on the host (the same elementwise ``!= 0``, without an XLA op to compile)."""
     try:
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            value = np.asarray(value)
         return bool(value != 0)
     except Exception:  # an array or odd object: let optax judge it
         return True
@@ -531,29 +556,47 @@ class OptaxAdapter(Adapter):
 
     # -- steps ----------------------------------------------------------------------------------
     def step_fn(self, layout: Layout, fixed: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
-        """(init, jitted step) for a compiled layout (cached), or, with ``fixed`` values, per case.
+        """(start, jitted step) for a compiled layout (cached), or, with ``fixed`` values, per case.
 
-        The step divides by loss_scale and adds each parameter's traced weight decay (``g/ls + wd*w``,
-        exactly what ``add_decayed_weights`` after the division computes; ``wd = 0`` and ``ls = 1`` are
-        exact no-ops), then runs the chain (masked centralize, the factory) per label.
+        ``step(params, grads, state, hp, first)`` divides by loss_scale and adds each parameter's traced
+        weight decay (``g/ls + wd*w``, exactly what ``add_decayed_weights`` after the division computes;
+        ``wd = 0`` and ``ls = 1`` are exact no-ops), then runs the chain (masked centralize, the factory)
+        per label. ``init`` is part of the same compiled step -- one XLA compilation per structure, init
+        included: with ``first`` true (a traced flag, so both values share one executable) the step runs on
+        ``init(params)`` computed in the jit instead of the state it is given (``lax.cond``: the update
+        sees the branch's result as an opaque input, as it sees a state argument, so the update compiles
+        to the same arithmetic as a plain ``jit(step)``; a ``jnp.where`` select fused into it measured
+        1-ulp differences from step 2 on). ``start(params, hp)`` is the state handed to the first update:
+        zeros of init's shapes and dtypes, found by ``jax.eval_shape`` (init is traced, nothing is
+        compiled, and whatever init raises is raised there, at construction) and transferred from the
+        host, once per structure.
         """
         if fixed is None and layout in self._steps:
             return self._steps[layout]
         jax, _, optax = libs()
         factory = self.factory()
+        made: list[Any] = []  # the start state, once known
 
         def init(params: Any, hp: Any) -> Any:
             hp = fixed if fixed is not None else hp
             return build_tx(factory, layout, hp).init(params)
 
-        def step(params: Any, grads: Any, state: Any, hp: Any) -> Any:
+        def start(params: Any, hp: Any) -> Any:
+            if not made:
+                shapes = jax.eval_shape(init, params, hp)
+                made.append(jax.device_put(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)))
+            return made[0]
+
+        def step(params: Any, grads: Any, state: Any, hp: Any, first: Any) -> Any:
             self._traces += 1  # runs only while JAX traces: one per compilation
             hp = fixed if fixed is not None else hp
+            tx = build_tx(factory, layout, hp)
+            state = jax.lax.cond(first, lambda: tx.init(params), lambda: state)
             grads = {k: g / hp["ls"] + hp["wdp"][k] * params[k] for k, g in grads.items()}
-            updates, state = build_tx(factory, layout, hp).update(grads, state, params)
+            updates, state = tx.update(grads, state, params)
             return optax.apply_updates(params, updates), state
 
-        fns = (init, jax.jit(step))  # init runs eagerly: its few ops compile once per shape, shared by structures
+        fns = (start, jax.jit(step))
         if fixed is None:
             self._steps[layout] = fns
         return fns
@@ -587,10 +630,10 @@ class OptaxAdapter(Adapter):
             # Uncommitted arrays on the default device (the context above): a committed input makes jit compile a
             # second executable for the same trace once the (uncommitted) outputs of the first step come back.
             params = {c: jax.device_put(np.asarray(values[n]).astype(t)) for c, n in real.items()}
-            init, step = self.step_fn(layout) if self.injectable() else self.step_fn(layout, hp0)
+            start, step = self.step_fn(layout) if self.injectable() else self.step_fn(layout, hp0)
             hp = hp0 if self.injectable() else {}
             try:
-                state = init(params, hp)
+                state = start(params, hp)  # init's shape (traced); its values come from init inside the step
             except Exception as e:
                 return raised(e, "construct")
             out = []
@@ -598,7 +641,7 @@ class OptaxAdapter(Adapter):
                 try:
                     grads_in = case.gradients(i)
                     grads = {c: jax.device_put(self.gradient(grads_in[n], case.dtype)) for c, n in real.items()}
-                    params, state = step(params, grads, state, hp)
+                    params, state = step(params, grads, state, hp, i == 0)
                     host_p, (mu, nu) = jax.device_get((params, moments(state)))
                 except Exception as e:
                     return raised(e, "step", i)
@@ -610,8 +653,12 @@ class OptaxAdapter(Adapter):
     def run_construct(self, case: Case) -> Outcome:
         """Build with the literal arguments, init and one update; report whatever is raised.
 
-        The update runs eagerly (op by op, each op compiled once per shape and cached): a jit per
-        validation case would compile once per case for nothing a user's first call would not see.
+        optax is built as a user builds it, outside any trace. ``init`` and the first update are *traced*
+        by ``jax.eval_shape`` -- the Python the user's ``jax.jit`` step would run before compiling, on the
+        params as given and init's state -- and never compiled: a validation case asks what the arguments
+        raise, and no XLA compilation (a jit per case, or each eager op per shape) finds anything the trace
+        does not. Init errors are construction errors (optax takes params at init), update errors the
+        first step's.
         """
         jax, jnp, optax = libs()
         hyper = case.hyperparameters()
@@ -629,7 +676,8 @@ class OptaxAdapter(Adapter):
         values = case.param_values()
         try:
             with jax.default_device(self.device()):
-                arrays = {n: jnp.asarray(v, dtype=case.dtype) for n, v in values.items()}
+                t = FORMATS[case.dtype].np_type  # the arrays jnp.asarray(v, dtype) makes, by a transfer
+                arrays = {n: jax.device_put(np.asarray(v).astype(t)) for n, v in values.items()}
                 p = plan(case, self.platform, 1, literal_values=True, nesterov_ok=self.accepts_nesterov())
                 layout, hp = p.layout, p.literal_hyper()
                 if raw is not None:  # the params argument as given: a pytree optax walks
@@ -639,19 +687,22 @@ class OptaxAdapter(Adapter):
                 else:
                     params = {e.name: arrays[e.name] for e in layout.entries}
                     tx = build_tx(self.factory(), layout, hp)
-                state = tx.init(params)
+                state = jax.eval_shape(lambda: tx.init(params))
         except NoCounterpart as e:
             return Unsupported(str(e))
         except Exception as e:
             return raised(e, "construct")
+
+        def first_update(state: Any) -> Any:
+            grads = jax.tree.map(jnp.ones_like, params)
+            if layout.scaled:
+                grads = jax.tree.map(lambda g: g / hp["ls"], grads)
+            u, _ = tx.update(grads, state, params)
+            return optax.apply_updates(params, u)
+
         try:
             with jax.default_device(self.device()):
-                grads = jax.tree.map(jnp.ones_like, params)
-
-                if layout.scaled:
-                    grads = jax.tree.map(lambda g: g / hp["ls"], grads)
-                u, _ = tx.update(grads, state, params)
-                jax.block_until_ready(optax.apply_updates(params, u))
+                jax.eval_shape(first_update, state)
         except Exception as e:
             return raised(e, "step", 0)
         return Ran([], {})
