@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cli() -> list[str]:
-    exe = Path(sys.executable).parent / "adam-conformance"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "conformance.cli"]
+    # ``-m`` from ROOT: the checkout this script lives in, whatever is installed in the environment.
+    return [sys.executable, "-m", "conformance.cli"]
 
 
 def run_once(adapters: list[str], out: Path, extra: list[str]) -> tuple[float, dict]:

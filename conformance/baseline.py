@@ -367,8 +367,12 @@ def problems(entries: Sequence[Entry], run_meta: dict[str, Any] | None = None) -
     entries without 'verdicts', a baseline made with another hypothesis/suite version than ``run_meta``)."""
     fails: list[str] = []
     warns: list[str] = []
+    judged = _judged_adapters(run_meta)
+    elsewhere: list[Entry] = []
     for e in entries:
-        if e.matched == 0:
+        if e.matched == 0 and judged is not None and not any(fnmatch.fnmatchcase(a, e.adapter) for a in judged):
+            elsewhere.append(e)  # about an adapter this run did not judge: nothing to say about it
+        elif e.matched == 0:
             warns.append(f"{e.label()} matches no case in this run (stale? delete it or widen the run)")
         elif e.failed == 0 and not e.unwaived:
             fails.append(f"XPASS: {e.label()} passes now -- delete this entry from the baseline")
@@ -379,11 +383,22 @@ def problems(entries: Sequence[Entry], run_meta: dict[str, Any] | None = None) -
         if e.regressions:
             fails.append(f"REGRESSION: {e.label()} grew beyond max_ratio={e.max_ratio:.3g} in "
                          f"{len(e.regressions)} case(s), e.g. {e.regressions[0]}")
+    if elsewhere:
+        names = sorted({e.adapter for e in elsewhere})
+        warns.append(f"{len(elsewhere)} baseline entr{'y is' if len(elsewhere) == 1 else 'ies are'} for adapters "
+                     f"this run did not judge ({', '.join(names)}): not checked")
     if isinstance(entries, Baseline):  # about the file as a whole, after the entries
         warns += entries.warnings
         if run_meta:
             warns += meta_warnings(entries, run_meta)
     return fails, warns
+
+
+def _judged_adapters(run_meta: dict[str, Any] | None) -> list[str] | None:
+    """The names of the adapters a run judged (available ones), or None when ``run_meta`` does not say."""
+    if not run_meta or not isinstance(run_meta.get("adapters"), list):
+        return None
+    return [str(a.get("name")) for a in run_meta["adapters"] if isinstance(a, dict) and a.get("available")]
 
 
 # ---- writing ---------------------------------------------------------------------------------------

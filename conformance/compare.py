@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from adapters.base import Outcome, Raised, Ran, Unsupported
 
 from .cases import Case
 from .dtypes import fmt, ulp_distance
-from .errormodel import iter_bounds
+from .errormodel import Bounds, iter_bounds
 from .expected import Expected
 
 PASS, FAIL, ERROR, UNSUPPORTED = "PASS", "FAIL", "ERROR", "UNSUPPORTED"
@@ -46,11 +46,111 @@ class Verdict:
 ERROR_KINDS = ("raised", "nonfinite", "protocol", "adapter", "timeout", "crashed", "memory", "load")
 
 
-def judge(case: Case, exp: Expected, out: Outcome) -> Verdict:
+class _Slab(NamedTuple):
+    """One (parameter, quantity) over a range of steps, one row per step (the array flattened)."""
+
+    want: np.ndarray  # the reference
+    lim: np.ndarray  # the error model's bound
+    finite: np.ndarray  # where the reference is finite (elsewhere nothing is compared)
+    strict: np.ndarray  # where a non-finite result is an error: the bound stays inside the dtype's range
+
+
+class Prepared:
+    """A case's expectation made ready to judge any number of outcomes: the reference's answer, the error
+    model's bound of every step and both stacked per (parameter, quantity), computed once and shared by
+    every adapter that runs the case (and by the alternative readings a failure is tried against).
+
+    Bounds are computed lazily, step by step, so a judge that stops at an early failing step pays for the
+    steps it looked at only; ``ready()`` computes everything now (the gate does it while it waits).
+
+    >>> from conformance.compare import Prepared, judge
+    >>> # prep = Prepared(case, expected(case)); [judge(case, prep, out) for out in outcomes]
+    """
+
+    def __init__(self, case: Case, exp: Expected, eps_scale: Callable[[int], float] | None = None,
+                 hyper: Mapping[str, float] | None = None) -> None:
+        self.case, self.expected = case, exp
+        traj = exp.trajectory
+        self._n = len(traj.steps) if traj is not None else 0
+        self._iter = iter_bounds(case, traj, eps_scale, hyper) if self._n else None
+        self._bounds: list[dict[str, Bounds]] = []
+        self._full: dict[tuple[str, str], _Slab] | None = None
+        self._alts: dict[int, list[tuple[Sequence[Any], Prepared]]] = {}
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        assert self.expected.trajectory is not None
+        return tuple(np.shape(self.expected.trajectory.steps[0][name].w))
+
+    def bounds(self, upto: int | None = None) -> list[dict[str, Bounds]]:
+        """The bounds of steps ``[0, upto)`` (every step by default)."""
+        n = self._n if upto is None else min(upto, self._n)
+        while len(self._bounds) < n:
+            assert self._iter is not None
+            self._bounds.append(next(self._iter))
+        return self._bounds[:n]
+
+    def slabs(self, lo: int, hi: int) -> dict[tuple[str, str], _Slab]:
+        """Reference and bound of steps ``[lo, hi)`` per (parameter, quantity); the whole range is kept."""
+        whole = lo == 0 and hi == self._n
+        if whole and self._full is not None:
+            return self._full
+        traj = self.expected.trajectory
+        assert traj is not None
+        b = self.bounds(hi)
+        big = fmt(self.case.dtype).max
+        out: dict[tuple[str, str], _Slab] = {}
+        for name in traj.order:
+            for q in QUANTITIES:
+                want = np.stack([np.asarray(getattr(traj.steps[i][name], q), dtype=np.float64).reshape(-1)
+                                 for i in range(lo, hi)])
+                lim = np.stack([np.asarray(getattr(b[i][name], q), dtype=np.float64).reshape(-1)
+                                for i in range(lo, hi)])
+                fin = np.isfinite(want)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    strict = fin & (np.abs(want) + lim <= big)
+                out[(name, q)] = _Slab(want, lim, fin, strict)
+        if whole:
+            self._full = out
+        return out
+
+    def advance(self, steps: int) -> bool:
+        """Compute up to ``steps`` more steps' bounds; True once all a whole-trajectory judgement needs is
+        there (nothing for a raise or construct case). A caller with other work slices a long case so."""
+        if self._full is not None or not self._n or self.case.kind == "construct":
+            return True
+        self.bounds(len(self._bounds) + steps)
+        if len(self._bounds) < self._n:
+            return False
+        self.slabs(0, self._n)
+        return True
+
+    def ready(self) -> Prepared:
+        """Compute now what judging a whole trajectory needs."""
+        self.advance(self._n)
+        return self
+
+    def alternatives(self, size: int) -> list[tuple[Sequence[Any], Prepared]]:
+        """The case under every alternative reading (``size`` 1) or pair of readings (2), prepared once."""
+        if size not in self._alts:
+            from .variants import alternative_trajectories
+
+            self._alts[size] = [(readings, Prepared(self.case, Expected(traj), args.eps_scale, args.hyper))
+                                for readings, traj, args in alternative_trajectories(self.case, sizes=(size,))]
+        return self._alts[size]
+
+
+def judge(case: Case, exp: Expected | Prepared, out: Outcome) -> Verdict:
+    """The verdict of one outcome. ``exp`` is the reference's answer, or a ``Prepared`` one (``prepare``)
+    when several outcomes of the same case are judged: its bounds are then computed once.
+
+    >>> from conformance import cases, expected, judge
+    >>> # v = judge(case, expected(case), adapter.run(case)); v.verdict in ("PASS", "FAIL", ...)
+    """
+    prep = exp if isinstance(exp, Prepared) else Prepared(case, exp)
     if isinstance(out, Unsupported):
         return Verdict(UNSUPPORTED, out.reason)
-    if exp.trajectory is None:
-        return _judge_raise(case, exp, out)
+    if prep.expected.trajectory is None:
+        return _judge_raise(case, prep.expected, out)
     if isinstance(out, Raised):
         if out.stage == "adapter":
             return Verdict(ERROR, f"the adapter itself raised {out.type}: {out.message}", raised=out.type,
@@ -60,13 +160,13 @@ def judge(case: Case, exp: Expected, out: Outcome) -> Verdict:
     assert isinstance(out, Ran)
     if case.kind == "construct":
         return Verdict(PASS, "constructed, as the spec requires")
-    v = _judge_trajectory(case, exp, out)
+    v = _judge_trajectory(prep, out)
     if v.verdict == FAIL:
-        _explain(case, out, v)
+        _explain(prep, out, v)
     return v
 
 
-def _explain(case: Case, out: Ran, v: Verdict) -> None:
+def _explain(prep: Prepared, out: Ran, v: Verdict) -> None:
     """Charge the failure to the clause whose alternative reading the trajectory does satisfy.
 
     Single readings are tried before pairs (the simpler explanation first); among the readings of one
@@ -74,12 +174,10 @@ def _explain(case: Case, out: Ran, v: Verdict) -> None:
     readings that both explain a trajectory (eps placement and a beta2 held in float16 both shrink a
     step) are told apart by how well each fits.
     """
-    from .variants import alternative_trajectories
-
     fits: list[tuple[float, Any]] = []
     for size in (1, 2):
-        for readings, traj, args in alternative_trajectories(case, sizes=(size,)):
-            got = _judge_trajectory(case, Expected(traj), out, args.eps_scale, args.hyper, quick=True)
+        for readings, alt in prep.alternatives(size):
+            got = _judge_trajectory(alt, out, quick=True)
             if got.verdict == PASS:
                 fits.append((got.ratio or 0.0, readings))
         if fits:
@@ -120,57 +218,138 @@ def _shape_problem(case: Case, out: Ran, names: Sequence[str]) -> str | None:
     return None
 
 
-def _judge_trajectory(case: Case, exp: Expected, out: Ran, eps_scale: Callable[[int], float] | None = None,
-                      hyper: Mapping[str, float] | None = None, quick: bool = False) -> Verdict:
-    """The verdict of a trajectory against ``exp``; ``quick``: stop at the first element out of bounds and
-    skip the error statistics (the verdict and, for a PASS, the worst ratio are all a caller gets)."""
-    traj = exp.trajectory
+QUANTITIES = ("w", "m", "v")
+
+
+def _chunks(n: int, quick: bool) -> list[tuple[int, int]]:
+    """Step ranges to compare at once: all of them, or (``quick``: a caller that stops at the first failing
+    step) 1, 2, 4, ... steps at a time, so an early failure costs little."""
+    if not quick:
+        return [(0, n)] if n else []
+    out, lo, k = [], 0, 1
+    while lo < n:
+        out.append((lo, min(n, lo + k)))
+        lo, k = lo + k, 2 * k
+    return out
+
+
+def _collect(traj: Any, out: Ran) -> tuple[dict[tuple[int, int], list[tuple[int, np.ndarray]]],
+                                              Verdict | None, tuple[int, int, int]]:
+    """The outcome's arrays per (parameter, quantity), step by step, up to the first one of the wrong shape
+    (in the order a step-by-step reading meets them: step, parameter, quantity). Returns them, the shape
+    ERROR that stops there (or None) and its position."""
+    names = traj.order
+    shapes = [np.shape(traj.steps[0][n].w) for n in names]
+    cols: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {
+        (ni, qi): [] for ni in range(len(names)) for qi in range(len(QUANTITIES))}
+    for i, step in enumerate(out.steps):
+        for ni, name in enumerate(names):
+            state = step[name]
+            for qi, q in enumerate(QUANTITIES):
+                a = getattr(state, q)
+                if a is None:
+                    continue
+                a = np.asarray(a, dtype=np.float64)
+                if a.shape != shapes[ni]:
+                    v = Verdict(ERROR, f"{q} of {name!r} has shape {list(a.shape)}, expected {list(shapes[ni])}",
+                                worst={"param": name, "step": i + 1, "quantity": q}, error_kind="protocol")
+                    return cols, v, (i, ni, qi)
+                cols[(ni, qi)].append((i, a))
+    return cols, None, (len(out.steps), 0, 0)
+
+
+def _judge_trajectory(prep: Prepared, out: Ran, quick: bool = False) -> Verdict:
+    """The verdict of a trajectory against ``prep``; ``quick``: stop at the first step out of bounds and
+    skip the error statistics (the verdict and, for a PASS, the worst ratio are all a caller gets).
+
+    Each (parameter, quantity) is compared over many steps at once; the result is what a step-by-step
+    reading gives (tests/test_compare.py checks it against one): the first shape error, non-finite value
+    or (``quick``) out-of-bounds element met in step, parameter, quantity order ends the comparison, and
+    among equal worst ratios the first one met is reported.
+    """
+    case, traj = prep.case, prep.expected.trajectory
     assert traj is not None
     problem = _shape_problem(case, out, traj.order)
     if problem:
         return Verdict(ERROR, problem, error_kind="protocol")
-    bounds = iter_bounds(case, traj, eps_scale, hyper)
-    big = fmt(case.dtype).max
+    names = traj.order
+    cols, shape_error, stop = _collect(traj, out)
+    pos = {key: 0 for key in cols}
     best: tuple[float, dict[str, Any]] | None = None
     first_fail: int | None = None
     max_abs = max_rel = 0.0
     max_ulp = 0
-    for i, (ref_step, got_step, b_step) in enumerate(zip(traj.steps, out.steps, bounds)):
-        for name in traj.order:
-            r, g, b = ref_step[name], got_step[name], b_step[name]
-            for q in ("w", "m", "v"):
-                got = getattr(g, q)
-                if got is None:
-                    continue
-                want, lim = getattr(r, q), getattr(b, q)
-                got = np.asarray(got, dtype=np.float64)
-                if got.shape != want.shape:
-                    return Verdict(ERROR, f"{q} of {name!r} has shape {list(got.shape)}, expected {list(want.shape)}",
-                                   worst={"param": name, "step": i + 1, "quantity": q}, error_kind="protocol")
-                if got.size == 0:
-                    continue
-                # Overflow is allowed only where the bound itself reaches past the largest finite value.
-                bad = ~np.isfinite(got) & np.isfinite(want) & (np.abs(want) + lim <= big)
-                if bad.any():
-                    idx = np.unravel_index(int(np.argmax(bad)), got.shape)
-                    msg = f"non-finite {q} of {name!r} at step {i + 1} where the reference is finite (UPD-DTYPE)"
-                    return Verdict(ERROR, msg, worst=_where(name, idx, i, q, got, want, lim),
-                                   extra={"first_failing_step": i + 1}, error_kind="nonfinite")
-                err = np.where(np.isfinite(want), np.abs(got - want), 0.0)
+    for lo, hi in _chunks(len(traj.steps), quick):
+        slabs = prep.slabs(lo, hi)
+        events: list[tuple[int, int, int, int, Any]] = []
+        cands: list[tuple[int, int, int, float, Any]] = []
+        for (ni, qi), rows in cols.items():
+            j0 = pos[(ni, qi)]
+            j1 = j0
+            while j1 < len(rows) and rows[j1][0] < hi:
+                j1 += 1
+            pos[(ni, qi)] = j1
+            if j1 == j0:
+                continue
+            steps = [rows[j][0] for j in range(j0, j1)]
+            s = slabs[(names[ni], QUANTITIES[qi])]
+            if s.want.shape[1] == 0:
+                continue
+            got = np.stack([rows[j][1].reshape(-1) for j in range(j0, j1)])
+            if len(steps) == hi - lo:
+                want, lim, fin, strict = s
+            else:  # an adapter that reports this quantity at some steps only
+                ix = np.asarray(steps) - lo
+                want, lim, fin, strict = s.want[ix], s.lim[ix], s.finite[ix], s.strict[ix]
+            # Overflow is allowed only where the bound itself reaches past the largest finite value.
+            bad = ~np.isfinite(got) & strict
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                err = np.where(fin, np.abs(got - want), 0.0)
+                ratio = np.where(err > 0, err / lim, 0.0)
+            k = ratio.argmax(axis=1)
+            r = ratio[np.arange(len(steps)), k]
+            badrow = bad.any(axis=1)
+            if badrow.any():
+                j = int(np.argmax(badrow))
+                events.append((steps[j], ni, qi, 0, (j, int(np.argmax(bad[j])), got, want, lim)))
+            over = r > 1.0
+            if quick and over.any():
+                j = int(np.argmax(over))
+                events.append((steps[j], ni, qi, 1, float(r[j])))
+            if events:
+                continue
+            if not quick:
+                rowmax = err.max(axis=1)
+                rowmax = rowmax[~np.isnan(rowmax)]
+                if rowmax.size:
+                    max_abs = max(max_abs, float(rowmax.max()))
                 with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                    ratio = np.where(err > 0, err / lim, 0.0)
                     rel = np.where(err > 0, err / np.abs(want), 0.0)
-                k = int(np.argmax(ratio))
-                if quick and float(ratio.flat[k]) > 1.0:
-                    return Verdict(FAIL, "out of bounds", ratio=float(ratio.flat[k]))
-                if not quick:
-                    max_abs = max(max_abs, float(err.max()))
-                    max_rel = max(max_rel, float(np.nanmax(np.where(np.isfinite(rel), rel, 0.0))))
-                    max_ulp = max(max_ulp, int(ulp_distance(got, want, case.dtype).max()))
-                if first_fail is None and float(ratio.flat[k]) > 1.0:
-                    first_fail = i + 1
-                if best is None or float(ratio.flat[k]) > best[0]:
-                    best = (float(ratio.flat[k]), _where(name, np.unravel_index(k, got.shape), i, q, got, want, lim))
+                max_rel = max(max_rel, float(np.where(np.isfinite(rel), rel, 0.0).max()))
+                max_ulp = max(max_ulp, int(ulp_distance(got, want, case.dtype).max()))
+                if over.any():
+                    f = steps[int(np.argmax(over))] + 1
+                    first_fail = f if first_fail is None else min(first_fail, f)
+            for j, (rj, kj) in enumerate(zip(r.tolist(), k.tolist())):
+                cands.append((steps[j], ni, qi, rj, (j, kj, got, want, lim)))
+        if events:
+            i, ni, qi, kind, data = min(events, key=lambda e: e[:4])
+            name, q = names[ni], QUANTITIES[qi]
+            if kind == 1:
+                return Verdict(FAIL, "out of bounds", ratio=data)
+            j, flat, got, want, lim = data
+            msg = f"non-finite {q} of {name!r} at step {i + 1} where the reference is finite (UPD-DTYPE)"
+            return Verdict(ERROR, msg, worst=_where(name, i, q, prep.shape(name), flat, got[j], want[j], lim[j]),
+                           extra={"first_failing_step": i + 1}, error_kind="nonfinite")
+        if shape_error is not None and stop[0] < hi:
+            return shape_error
+        cands.sort(key=lambda c: c[:3])
+        for i, ni, qi, rj, (j, kj, got, want, lim) in cands:
+            if best is None or rj > best[0]:
+                name = names[ni]
+                best = (rj, _where(name, i, QUANTITIES[qi], prep.shape(name), kj, got[j], want[j], lim[j]))
+    if shape_error is not None:
+        return shape_error
     dtype_bad = {n: d for n, d in out.dtypes.items() if d != case.dtype}
     if dtype_bad:
         return Verdict(FAIL, f"parameters changed dtype: {dtype_bad} (UPD-DTYPE)")
@@ -186,8 +365,9 @@ def _judge_trajectory(case: Case, exp: Expected, out: Ran, eps_scale: Callable[[
     return v
 
 
-def _where(name: str, idx: tuple[Any, ...], i: int, q: str, got: np.ndarray, want: np.ndarray,
+def _where(name: str, i: int, q: str, shape: tuple[int, ...], flat: int, got: np.ndarray, want: np.ndarray,
            lim: np.ndarray) -> dict[str, Any]:
-    g, w, b = float(got[idx]), float(want[idx]), float(lim[idx])
+    idx = np.unravel_index(flat, shape)
+    g, w, b = float(got[flat]), float(want[flat]), float(lim[flat])
     return {"param": name, "index": [int(x) for x in idx], "step": i + 1, "quantity": q,
             "got": g, "want": w, "abs_err": abs(g - w) if np.isfinite(g) else float("inf"), "bound": b}

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -311,7 +312,14 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
             _emit(on_event, "phase", "generating cases")
             all_cases = _cases(p)
         timing["generation_seconds"] = round(time.monotonic() - g0, 3)
-        runner.wait_described(handles)
+        # While the workers finish starting, the gate prepares what judging needs (reference + bounds), and
+        # every adapter that is up starts on its cases without waiting for the slowest to start.
+        cases = runner.select_shard(all_cases, cfg.shard)
+        previous = _previous_records(p.out) if cfg.resume else []
+        skip = {(r["case_id"], r["adapter"]) for r in previous}
+        expectations = runner.Expectations(cases)
+        sends = runner.Submissions(cases, skip)
+        runner.wait_described(handles, expectations.step, None if cfg.explore else sends)
         timing["start_wait_seconds"] = round(time.monotonic() - g0 - timing["generation_seconds"], 3)
         handles, problems, warnings = _screen(handles, cfg, on_event)
         if cfg.resume:
@@ -328,10 +336,10 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
             _emit(on_event, "phase", "exploring (targeted search)")
             all_cases = explore(p.clauses, p.dtypes, p.seed, cfg.max_examples, run_one)
             timing["generation_seconds"] = round(time.monotonic() - g0, 3)
+            cases = runner.select_shard(all_cases, cfg.shard)
+            expectations = runner.Expectations(cases)
+            sends = runner.Submissions(cases, skip)
         seq = {c.id: i for i, c in enumerate(all_cases)}
-        cases = runner.select_shard(all_cases, cfg.shard)
-        previous = _previous_records(p.out) if cfg.resume else []
-        skip = {(r["case_id"], r["adapter"]) for r in previous}
         spec_of = {h.name: h.spec for h in handles}
         total = len(cases) * len(handles)
         done = 0
@@ -349,17 +357,19 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
             _emit(on_event, "progress", done=done, total=total)
 
         tracer = _tracer()
+        _warm_reports()
         run = runner.Runner(handles, on_record, progress, tracer)
         _emit(on_event, "phase", "running cases", total=total)
         try:
             with RecordWriter(p.out, append=cfg.resume) as writer:
                 writing = True
-                run.run(cases, writer, skip)
+                run.run(cases, writer, skip, expectations, sends)
             complete = True
         except KeyboardInterrupt:
             _emit(on_event, "warning", "interrupted: finished records are in results.jsonl; continue with --resume")
         records = previous + run.records
         timing.update({"judge_seconds": round(run.timing.judge_seconds, 3),
+                       "prepare_seconds": round(run.timing.prepare_seconds, 3),
                        "write_seconds": round(run.timing.write_seconds, 3),
                        "wait_seconds": round(run.timing.wait_seconds, 3),
                        "ipc_seconds": round(dispatcher.ipc_seconds, 3)})
@@ -435,6 +445,18 @@ def _recharge(records: list[dict[str, Any]], judged: dict[tuple[str, str], dict[
     if moved and entries:
         bl.recount(entries, records)
     return moved
+
+
+def _warm_reports() -> None:
+    """Import the report libraries (pandas, matplotlib, jinja2: about a second) in a daemon thread while
+    the run waits on its workers, instead of after the verdict, when everybody waits on the reports."""
+    def load() -> None:
+        try:
+            from .report import html, render  # noqa: F401
+        except Exception:  # the reports import them again and say what is wrong
+            pass
+
+    threading.Thread(target=load, name="warm-reports", daemon=True).start()
 
 
 def _tracer() -> Callable[..., Any]:

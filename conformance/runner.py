@@ -23,8 +23,8 @@ from adapters.base import AdapterInfo, Outcome, Support, Unsupported
 from . import protocol
 from .cases import Case
 from .clauses import BY_ID
-from .compare import ERROR, UNSUPPORTED, Verdict, judge
-from .expected import Expected, expected
+from .compare import ERROR, UNSUPPORTED, Prepared, Verdict, judge
+from .expected import expected
 from .records import RESULTS, RecordWriter, dumps
 from .workers import AdapterPool, Answer, Dispatcher, Job, Limits
 
@@ -85,13 +85,27 @@ def start(specs: Sequence[str], jobs: int, limits: Limits, log_dir: Path | None,
     return [AdapterHandle(p.spec, p, d) for p in pools], d
 
 
-def wait_described(handles: Sequence[AdapterHandle]) -> None:
-    """Until every adapter's first worker said what it is (or failed to load, within the load timeout)."""
+def wait_described(handles: Sequence[AdapterHandle], idle: Callable[[], bool] | None = None,
+                   sends: Submissions | None = None) -> None:
+    """Until every adapter's first worker said what it is (or failed to load, within the load timeout).
+
+    ``idle`` is called while nothing has arrived: one small unit of work (``Expectations.step``) that
+    returns False when there is none left. With ``sends``, an adapter that is up gets its cases at once
+    (``Submissions.send``) and the answers that come back meanwhile are kept for the run loop."""
     if not handles:
         return
     d = handles[0].dispatcher
+    more = idle is not None
     while any(h.pool.described is None for h in handles):
-        d.poll(0.1)
+        got = d.poll(0.0 if more else 0.1)
+        if sends is not None:
+            sends.backlog += [a for a in got if a[1] is not None]
+            for h in handles:
+                if h.pool.described is not None:
+                    sends.send(h)
+        if more and any(h.pool.described is None for h in handles):
+            assert idle is not None
+            more = idle()
 
 
 def run_in_worker(h: AdapterHandle, case: Case, timeout: float) -> Outcome | None:
@@ -147,11 +161,106 @@ def record_of(case: Case, h: AdapterHandle, v: Verdict, seconds: float, unsuppor
     return rec
 
 
+class Expectations:
+    """Every case's ``Prepared`` expectation (reference trajectory + error-model bounds), made once and
+    shared by every adapter's answer -- and made ahead, in time the gate would otherwise spend waiting
+    (workers starting, answers not back yet), so judging an answer is only the comparison.
+
+    ``step()`` prepares the next case that still needs it; ``get(i)`` returns case i's, preparing it
+    now if idle time did not reach it; ``done(i)`` forgets it once its records are written."""
+
+    SLICE = 32  # steps of bounds per ``step()``: a 3000-step case never holds the gate for long
+
+    def __init__(self, cases: Sequence[Case], ahead: int = 2048) -> None:
+        self.cases, self.ahead = cases, ahead
+        self.seconds = 0.0  # reference + error model, wherever it was spent
+        self.wanted: Callable[[int], bool] = lambda i: True
+        self._made: dict[int, Prepared] = {}  # complete, or (the one at ``_next``) being completed
+        self._next = 0
+        self._floor = 0  # cases below are written: never prepared again
+
+    def get(self, i: int) -> Prepared:
+        p = self._made.get(i)
+        t0 = time.perf_counter()
+        if p is None:
+            case = self.cases[i]
+            p = self._made[i] = Prepared(case, expected(case))
+        p.ready()
+        self.seconds += time.perf_counter() - t0
+        return p
+
+    def step(self) -> bool:
+        """Prepare a slice of the next case ahead; False when none is left (or the look-ahead is full)."""
+        n = len(self.cases)
+        self._next = max(self._next, self._floor)
+        while self._next < n and not self.wanted(self._next):
+            self._next += 1
+        if self._next >= min(n, self._floor + self.ahead):
+            return False
+        t0 = time.perf_counter()
+        i = self._next
+        p = self._made.get(i)
+        if p is None:
+            case = self.cases[i]
+            p = self._made[i] = Prepared(case, expected(case))
+        if p.advance(self.SLICE):
+            self._next += 1
+        self.seconds += time.perf_counter() - t0
+        return True
+
+    def done(self, i: int) -> None:
+        self._made.pop(i, None)
+        self._floor = max(self._floor, i + 1)
+
+
+class Submissions:
+    """The requests the run sends: one per case, encoded once and shared by every adapter; sent to an
+    adapter as soon as its first worker is up, not when the slowest adapter is; answers that arrive
+    before the run loop takes them are kept in ``backlog``."""
+
+    def __init__(self, cases: Sequence[Case], skip: set[tuple[str, str]] | None = None) -> None:
+        self.cases, self.skip = cases, skip or set()
+        self.backlog: list[tuple[AdapterPool, Answer | None]] = []
+        self._jobs: dict[int, Job] = {}
+        self._sent: dict[int, list[int]] = {}  # id(pool) -> the case indices sent to it
+
+    def send(self, h: AdapterHandle) -> list[int]:
+        """The cases ``h`` runs in a worker (sent now, once): every case not resumed and not decided
+        without a worker (``immediate``). Call it once ``h`` is described."""
+        key = id(h.pool)
+        if key not in self._sent:
+            mine = [ci for ci, case in enumerate(self.cases)
+                    if (case.id, h.name) not in self.skip and immediate(case, h) is None]
+            for ci in mine:
+                if ci not in self._jobs:
+                    self._jobs[ci] = Job(ci, self.cases[ci].to_json())
+            h.dispatcher.submit(h.pool, [self._jobs[ci] for ci in mine])
+            self._sent[key] = mine
+        return self._sent[key]
+
+    def take_backlog(self) -> list[tuple[AdapterPool, Answer | None]]:
+        out, self.backlog = self.backlog, []
+        return out
+
+
+def immediate(case: Case, h: AdapterHandle) -> Verdict | None:
+    """The verdict of a (case, adapter) pair that needs no worker, or None to run it."""
+    if h.load_error:
+        kind = str(h.described.get("error_kind") or "load")  # "protocol": info() broke the contract
+        return Verdict(ERROR, str(h.described.get("reason")), error_kind=kind)
+    info = h.info()
+    if info is None:
+        return Verdict(UNSUPPORTED, str(h.described.get("reason") or "not available"))
+    why = declared_skip(case, info)
+    return None if why is None else Verdict(UNSUPPORTED, why)
+
+
 @dataclass
 class Timing:
     """Where the gate's own time went (run.json ``timing``)."""
 
-    judge_seconds: float = 0.0  # reference + error model + comparison
+    judge_seconds: float = 0.0  # the comparison of answers with prepared expectations
+    prepare_seconds: float = 0.0  # reference + error model (much of it while waiting on workers)
     write_seconds: float = 0.0
     wait_seconds: float = 0.0  # waiting on workers (IPC + the implementations themselves)
     extra: dict[str, float] = field(default_factory=dict)
@@ -167,7 +276,7 @@ class Runner:
         self.records: list[dict[str, Any]] = []  # what the verdict is computed from
         self.timing = Timing()
 
-    def _verdict(self, case: Case, exp: Expected, h: AdapterHandle, ans: Answer) -> Verdict:
+    def _verdict(self, case: Case, exp: Prepared, h: AdapterHandle, ans: Answer) -> Verdict:
         if ans.fault is not None:
             return Verdict(ERROR, ans.message, error_kind=ans.fault)
         try:
@@ -181,58 +290,53 @@ class Runner:
         except Exception as e:  # a valid-looking outcome the judge cannot digest: that adapter's record only
             return Verdict(ERROR, f"{OUTCOME_BLAME}: judging it raised {type(e).__name__}: {str(e)[:200]}",
                            error_kind="protocol")
-        if self.tracer is not None and v.verdict == "FAIL" and exp.trajectory is not None:
+        if self.tracer is not None and v.verdict == "FAIL" and exp.expected.trajectory is not None:
             try:
-                v.extra["trace"] = self.tracer(case, exp, out, v)
+                v.extra["trace"] = self.tracer(case, exp.expected, out, v, exp.bounds())
             except Exception:  # a picture is optional; the verdict is not
                 pass
         return v
 
-    def _immediate(self, case: Case, h: AdapterHandle) -> Verdict | None:
-        """The verdict of a (case, adapter) pair that needs no worker, or None to run it."""
-        if h.load_error:
-            kind = str(h.described.get("error_kind") or "load")  # "protocol": info() broke the contract
-            return Verdict(ERROR, str(h.described.get("reason")), error_kind=kind)
-        info = h.info()
-        if info is None:
-            return Verdict(UNSUPPORTED, str(h.described.get("reason") or "not available"))
-        why = declared_skip(case, info)
-        return None if why is None else Verdict(UNSUPPORTED, why)
-
-    def run(self, cases: Sequence[Case], writer: RecordWriter, skip: set[tuple[str, str]] | None = None) -> None:
+    def run(self, cases: Sequence[Case], writer: RecordWriter, skip: set[tuple[str, str]] | None = None,
+            expectations: Expectations | None = None, sends: Submissions | None = None) -> None:
+        """Every (case, adapter) pair not in ``skip``, its record written in case order. ``expectations``
+        and ``sends`` (for ``cases`` and ``skip``) may hold work done while the workers started."""
         skip = skip or set()
         n, m = len(cases), len(self.handles)
         slots: list[list[dict[str, Any] | None]] = [[None] * m for _ in range(n)]
         left = [0] * n
-        exps: dict[int, Expected] = {}
+        exps = expectations if expectations is not None else Expectations(cases)
+        sends = sends if sends is not None else Submissions(cases, skip)
+        assert list(exps.cases) == list(cases) and list(sends.cases) == list(cases) and sends.skip == skip
+        exps.wanted = lambda i: left[i] > 0
         index = {id(h.pool): i for i, h in enumerate(self.handles)}
         outstanding = 0
         done_pairs: list[list[bool]] = [[False] * m for _ in range(n)]
         for hi, h in enumerate(self.handles):
-            jobs = []
+            sent = set(sends.send(h))
+            outstanding += len(sent)
             for ci, case in enumerate(cases):
                 if (case.id, h.name) in skip:
                     done_pairs[ci][hi] = True
-                    continue
-                v = self._immediate(case, h)
-                if v is not None:
+                elif ci in sent:
+                    left[ci] += 1
+                else:
+                    v = immediate(case, h)
+                    assert v is not None
                     by = "declared" if v.verdict == UNSUPPORTED else None
                     slots[ci][hi] = record_of(case, h, v, 0.0, by)
-                    continue
-                jobs.append(Job(ci, case.to_json()))
-                left[ci] += 1
-            outstanding += len(jobs)
-            h.dispatcher.submit(h.pool, jobs)
         d = self.handles[0].dispatcher if self.handles else None
         flushed = 0
+        ahead = True
         while True:
             batch: list[dict[str, Any]] = []
             while flushed < n and left[flushed] == 0:
                 batch += self._annotate(cases[flushed], slots[flushed], done_pairs[flushed])
                 slots[flushed] = []
-                exps.pop(flushed, None)
+                exps.done(flushed)
                 flushed += 1
             if batch:
+                ahead = True  # the look-ahead window moved on
                 t0 = time.perf_counter()
                 writer.write_many(batch)  # on disk, in case order, before more answers are taken
                 self.timing.write_seconds += time.perf_counter() - t0
@@ -241,21 +345,23 @@ class Runner:
                     if self.progress:
                         self.progress(1)
             if outstanding == 0 or d is None:
+                self.timing.prepare_seconds = exps.seconds
                 break
             t0 = time.perf_counter()
-            answers = d.poll(0.2)
+            answers = sends.take_backlog() or d.poll(0.0 if ahead else 0.2)
             self.timing.wait_seconds += time.perf_counter() - t0
+            if not answers and ahead:  # nothing back yet: prepare a case ahead instead of waiting
+                ahead = exps.step()
             for pool, ans in answers:
-                if ans is None or ans.job.key < 0:
+                if ans is None or ans.job.key < 0 or id(pool) not in index:
                     continue
                 hi = index[id(pool)]
                 h = self.handles[hi]
                 ci = ans.job.key
                 case = cases[ci]
+                prep = exps.get(ci)
                 t1 = time.perf_counter()
-                if ci not in exps:
-                    exps[ci] = expected(case)
-                v = self._verdict(case, exps[ci], h, ans)
+                v = self._verdict(case, prep, h, ans)
                 self.timing.judge_seconds += time.perf_counter() - t1
                 h.cases_run += 1
                 h.seconds += ans.seconds

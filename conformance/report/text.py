@@ -36,6 +36,8 @@ def printable(value: Any, keep_newlines: bool = True) -> str:
     ``\\r`` is always escaped, so nothing can overwrite a line it follows.
     """
     text = "" if value is None else str(value)
+    if text.isprintable():  # no control, format, separator or unassigned character: nothing to escape
+        return text
     out = []
     for ch in text:
         if ch in _KEEP and keep_newlines:

@@ -71,6 +71,8 @@ def worst_trace(case: Case, exp: Expected, outcome: Outcome, worst: dict[str, An
             "abs_err": err, "bound": bound}
 
 
-def trace(case: Case, exp: Expected, outcome: Outcome, verdict: Any) -> dict[str, Any] | None:
-    """The runner's hook: ``worst_trace`` of a judged ``Verdict`` (its ``worst`` element)."""
-    return worst_trace(case, exp, outcome, getattr(verdict, "worst", None))
+def trace(case: Case, exp: Expected, outcome: Outcome, verdict: Any,
+          bounds: Sequence[dict[str, Bounds]] | None = None) -> dict[str, Any] | None:
+    """The runner's hook: ``worst_trace`` of a judged ``Verdict`` (its ``worst`` element); ``bounds``: the
+    ones the judge used, when the caller has them."""
+    return worst_trace(case, exp, outcome, getattr(verdict, "worst", None), bounds)
