@@ -4,6 +4,9 @@
     python benchmarks/gate.py --adapter torch-cpu-single        # one adapter
     python benchmarks/gate.py --adapter optax-cpu --repeat 2    # second run: warm persistent caches
 
+The case cache starts empty (a directory of the benchmark's own), so run 1 is a cold first run, with
+generation, and later runs (``--repeat``) read the case set back, as every run after the first does.
+
 Each run is the real CLI in a subprocess (``adam-conformance run``, whole-process wall time, imports
 included) with the committed baseline; the figures come from the run.json it writes. Printed per
 adapter: cases, the implementation's own seconds (construct + steps, measured in its worker), worker
@@ -35,7 +38,7 @@ def _cli() -> list[str]:
 def run_once(adapters: list[str], out: Path, extra: list[str]) -> tuple[float, dict]:
     args = [a for name in adapters for a in ("--adapter", name)] or ["--allow-unavailable"]
     cmd = [*_cli(), "run", *args, "--baseline", str(ROOT / "reports" / "baseline.toml"), "--out", str(out), "--quiet",
-           *extra]
+           "--cache-dir", str(out.parent / f"{out.name}-cases"), *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -78,6 +81,7 @@ def main() -> None:
                   f"{os.cpu_count()} cores)")
             print(report(wall, meta))
     finally:
+        shutil.rmtree(out.parent / f"{out.name}-cases", ignore_errors=True)
         if ns.keep is None:
             shutil.rmtree(out, ignore_errors=True)
 

@@ -29,6 +29,14 @@ from .cases import Case, CaseFormatError, from_json
 
 CACHE_FORMAT = "adam-conformance/case-set@1"
 PACKAGE_DIR = Path(__file__).resolve().parent
+KEEP = 16  # case sets kept per directory (the newest); older ones are deleted when a new one is written
+
+
+def default_dir() -> Path:
+    """Where the gate keeps case sets unless told otherwise: ``$XDG_CACHE_HOME/adam-conformance/cases``
+    (``~/.cache/...`` without it), as pip and pre-commit keep theirs."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "adam-conformance" / "cases"
 
 
 def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
@@ -97,6 +105,14 @@ def cached(cache_dir: str | Path, clauses: Sequence[str], dtypes: Sequence[str],
     cases = make()
     try:
         write(path, key, cases)
+        prune(path.parent, KEEP)
     except OSError:  # an unwritable cache directory only costs the next run its generation
         pass
     return cases
+
+
+def prune(cache_dir: Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recently written case sets of ``cache_dir``."""
+    sets = sorted(cache_dir.glob("cases-*.jsonl"), key=lambda f: f.stat().st_mtime, reverse=True)
+    for old in sets[keep:]:
+        old.unlink(missing_ok=True)

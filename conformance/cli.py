@@ -95,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-unavailable", action="store_true",
                    help="skip requested adapters that cannot run here instead of failing the run")
     r.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
-                   help="reuse generated case sets from DIR (keyed by everything they depend on; "
-                        "or $ADAM_CONFORMANCE_CASE_CACHE)")
+                   help="keep and reuse generated case sets in DIR, keyed by everything they depend on "
+                        "(default $ADAM_CONFORMANCE_CASE_CACHE, else ~/.cache/adam-conformance/cases)")
+    r.add_argument("--no-case-cache", dest="case_cache", action="store_false",
+                   help="generate the cases every time; read and write no case cache")
     r.add_argument("--jax-cache", type=Path, default=None, metavar="DIR",
                    help="JAX's persistent compilation cache for the optax workers (a second run compiles "
                         "nothing; or $ADAM_CONFORMANCE_JAX_CACHE)")

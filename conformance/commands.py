@@ -114,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
                      allow_unavailable=args.allow_unavailable, explore=args.explore, corpus=not args.no_corpus,
                      shrink=not args.no_shrink, hypothesis_shrink=args.hypothesis_shrink,
                      summary_md=github_summary_path(args.summary_md), cache_dir=args.cache_dir,
+                     case_cache=args.case_cache,
                      jax_cache=args.jax_cache)
 
 

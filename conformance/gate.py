@@ -76,7 +76,8 @@ class RunConfig:
     shrink: bool = True
     hypothesis_shrink: bool = False
     summary_md: Path | str | None = None
-    cache_dir: Path | str | None = None
+    cache_dir: Path | str | None = None  # None: $ADAM_CONFORMANCE_CASE_CACHE, else casecache.default_dir()
+    case_cache: bool = True  # False: generate every time, read and write no cache
     jax_cache: Path | str | None = None
 
 
@@ -252,9 +253,11 @@ def _cases(p: _Plan) -> list[Case]:
         for c in corpus_cases():
             if set(c.clauses) & set(p.clauses) and c.dtype in p.dtypes:
                 found.setdefault(c.id, c)
+    from .casecache import default_dir
+
     kwargs: dict[str, Any] = {}
-    cache = p.cfg.cache_dir if p.cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or None
-    if cache is not None:
+    if p.cfg.case_cache:  # on by default: a case set depends only on what its key covers (casecache)
+        cache = p.cfg.cache_dir if p.cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or default_dir()
         kwargs["cache_dir"] = Path(cache)
     for c in generate(p.clauses, p.dtypes, p.seed, p.cfg.max_examples, **kwargs):
         found.setdefault(c.id, c)
@@ -456,7 +459,12 @@ def _warm_reports() -> None:
         except Exception:  # the reports import them again and say what is wrong
             pass
 
-    threading.Thread(target=load, name="warm-reports", daemon=True).start()
+    global _WARM
+    _WARM = threading.Thread(target=load, name="warm-reports", daemon=True)
+    _WARM.start()
+
+
+_WARM: threading.Thread | None = None
 
 
 def _tracer() -> Callable[..., Any]:
@@ -516,8 +524,8 @@ def _previous_records(out: Path) -> list[dict[str, Any]]:
 
 def _save_failure(out: Path, rec: dict[str, Any], case: Case, spec: str) -> None:
     path = out / "failures" / f"{case.id}.json"
-    if not path.exists():
-        atomic_write(path, case.dumps() + "\n")
+    if not path.exists():  # written while the run goes on: no fsync each (results.jsonl is the durable record)
+        atomic_write(path, case.dumps() + "\n", durable=False)
     rec["case_file"] = f"failures/{case.id}.json"
     rec["replay"] = f"adam-conformance replay {_relative(out / rec['case_file'])} --adapter {spec}"
 
@@ -613,6 +621,8 @@ def write_reports(out: Path, meta: dict[str, Any], records: list[dict[str, Any]]
     is also appended to ``extra_md``, e.g. $GITHUB_STEP_SUMMARY)."""
     from .report import render
 
+    if _WARM is not None:  # its imports done before any figure is drawn (they may be drawn in forked processes)
+        _WARM.join(30)
     try:
         render.write_all(out, meta, records, problems, warnings, extra_md)
     except Exception as e:  # a report that cannot be drawn must not cost the records or the exit code

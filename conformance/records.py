@@ -228,8 +228,10 @@ def check_meta(obj: Any) -> dict[str, Any]:
     return obj
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never half of one."""
+def atomic_write(path: Path, text: str, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never half of one;
+    ``durable``: on disk (fsync) before it replaces the old one -- not needed for a file that can be made
+    again from what is durable (a failing case's file, from its record and the seed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -237,7 +239,8 @@ def atomic_write(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -58,6 +58,19 @@ class Limits:
     max_outcome_mb: int = ipc.DEFAULT_MAX_BLOB >> 20
 
 
+PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
+
+
+def _widen(fd: int) -> None:
+    """Give a pipe PIPE_BYTES of buffer (Linux; 64 KiB by default) when the system allows it."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (OSError, ImportError, ValueError):
+        pass  # the default buffer: correct, only less overlap between the gate and its workers
+
+
 @dataclass
 class Job:
     key: int  # the runner's index of the case
@@ -169,6 +182,7 @@ class AdapterPool:
     # -- processes --
     def spawn(self, first: bool = False) -> Proc:
         r, w = os.pipe()
+        _widen(r)  # answers: a worker should not block on a full pipe while the gate judges a batch
         log_path = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -185,10 +199,15 @@ class AdapterPool:
                 log.close()  # type: ignore[union-attr]
         assert popen.stdin is not None
         wfd = popen.stdin.fileno()
+        _widen(wfd)  # requests: DEPTH cases ahead fit without partial writes
         os.set_blocking(r, False)
         os.set_blocking(wfd, False)
         p = Proc(popen, r, wfd, ipc.FrameReader(self.limits.max_outcome_mb << 20), time.monotonic(), log_path, first)
         p.outbuf += ipc.encode({"type": "describe", "spec": self.spec})
+        try:  # now, not at the next poll: the worker loads its library while the gate generates cases
+            del p.outbuf[:os.write(wfd, p.outbuf)]
+        except OSError:  # BlockingIOError or a worker already gone: the dispatcher's loop retries or notices
+            pass
         self.procs.append(p)
         return p
 

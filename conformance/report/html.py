@@ -12,9 +12,12 @@ failing case's trajectory is drawn from the ``trace`` its record carries (see ``
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import jinja2
@@ -204,6 +207,24 @@ def _known(records: Sequence[dict[str, Any]], base: str) -> list[dict[str, Any]]
     return out
 
 
+def _draw(job: tuple[Any, str, int | None, str]) -> str:
+    return plots.trajectory(*job)
+
+
+def _draw_all(jobs: Sequence[tuple[Any, str, int | None, str]]) -> list[str]:
+    """The trajectory SVGs, in order. Each costs matplotlib ~0.1 s, and the page waits for up to
+    ``TRAJECTORIES`` of them after the verdict: with several, they are drawn in forked processes (the
+    libraries are already imported; the figures are the same bytes either way), else here."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if len(jobs) >= 4 and cores > 1 and "fork" in multiprocessing.get_all_start_methods():
+        try:
+            with ProcessPoolExecutor(min(cores, 4), mp_context=multiprocessing.get_context("fork")) as ex:
+                return list(ex.map(_draw, jobs, chunksize=max(1, len(jobs) // (2 * min(cores, 4)))))
+        except Exception:  # no processes here (limits, sandbox): the same pictures, one after another
+            pass
+    return [_draw(j) for j in jobs]
+
+
 def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
     """The worst failing case per adapter x charged clause, with its trajectory plot when traced."""
     worst: dict[tuple[str, str], dict[str, Any]] = {}
@@ -215,12 +236,13 @@ def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str]) ->
         prev = worst.get(key)
         if prev is None or (plots.as_float(r.get("ratio")) or 0) > (plots.as_float(prev.get("ratio")) or 0):
             worst[key] = r
-    items = sorted(worst.items(), key=lambda kv: (-(plots.as_float(kv[1].get("ratio")) or 0.0)))
+    items = sorted(worst.items(), key=lambda kv: (-(plots.as_float(kv[1].get("ratio")) or 0.0)))[:TRAJECTORIES]
+    jobs = [(r["trace"], colours.get(a, "#1f77b4"), r.get("first_failing_step"), f"traj{i}")
+            for i, ((a, _), r) in enumerate(items) if isinstance(r.get("trace"), dict) and r["trace"].get("step")]
+    drawn = dict(zip((j[3] for j in jobs), _draw_all(jobs)))
     out = []
-    for i, ((a, charged), r) in enumerate(items[:TRAJECTORIES]):
-        tr = r.get("trace")
-        svg = Markup(plots.trajectory(tr, colours.get(a, "#1f77b4"), r.get("first_failing_step"), f"traj{i}")) \
-            if isinstance(tr, dict) and tr.get("step") else None
+    for i, ((a, charged), r) in enumerate(items):
+        svg = Markup(drawn[f"traj{i}"]) if f"traj{i}" in drawn else None
         w = r["worst"]
         out.append({"id": anchor("traj", i), "adapter": a, "colour": colours.get(a, "#888888"), "charged": charged,
                     "case_id": r["case_id"], "dtype": r["dtype"], "verdict": r["verdict"], "ratio": r.get("ratio"),
