@@ -331,10 +331,22 @@ def _preference(e: Entry, rec: dict[str, Any]) -> int:
     return 2
 
 
+def _of_adapter(entries: Sequence[Entry], adapter: str) -> Sequence[Entry]:
+    """The entries whose adapter pattern matches ``adapter`` (remembered per list of a Baseline: a run
+    applies it to every record, ~100 entries each)."""
+    if not isinstance(entries, Baseline):
+        return entries
+    cache = entries.__dict__.setdefault("_by_adapter", {})
+    key = (adapter, len(entries))
+    if key not in cache:
+        cache[key] = [e for e in entries if fnmatch.fnmatchcase(adapter, e.adapter)]
+    return cache[key]
+
+
 def apply(entries: Sequence[Entry], rec: dict[str, Any]) -> None:
     """Turn a FAIL/ERROR into XFAIL (or a regression FAIL) in place when an entry matching it waives its
     raw kind; count matches. A failure the matching entries do not waive stays, its message says why."""
-    candidates = [e for e in entries if e.matches(rec)]
+    candidates = [e for e in _of_adapter(entries, rec["adapter"]) if e.matches(rec)]
     for e in candidates:
         e.matched += 1
     kind = raw_kind(rec)

@@ -6,6 +6,7 @@ content hash of everything that affects the outcome, so the same inputs always g
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -356,8 +357,8 @@ class Case:
             d["params_arg"] = self.params_arg
         return d
 
-    @property
-    def id(self) -> str:
+    @functools.cached_property
+    def id(self) -> str:  # a content hash; computed once (a case is frozen, and nothing edits its lists)
         blob = json.dumps(self.payload(), sort_keys=True, separators=(",", ":"), allow_nan=False)
         return f"{self.family}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 

@@ -127,22 +127,24 @@ def decode(header: bytes, blob: bytes) -> dict[str, Any]:
         raise ProtocolError(f"a message that is not UTF-8 JSON ({type(e).__name__})") from None
     if not isinstance(obj, dict):
         raise ProtocolError("a message that is not a JSON object")
-    return _resolve(obj, blob, 0)
+    # The data once, as native float64 (one copy): every array of the message is a slice of it.
+    flat = np.frombuffer(blob, dtype="<f8", count=len(blob) // 8).astype(np.float64)
+    return _resolve(obj, flat, 0)
 
 
-def _array(spec: Any, blob: bytes) -> np.ndarray:
+def _array(spec: Any, flat: np.ndarray) -> np.ndarray:
     if not (isinstance(spec, list) and len(spec) == 3 and spec[0] in WIRE_DTYPES and isinstance(spec[1], list)
             and all(type(n) is int and n >= 0 for n in spec[1]) and type(spec[2]) is int and spec[2] >= 0
-            and len(spec[1]) <= 32):
+            and spec[2] % 8 == 0 and len(spec[1]) <= 32):
         raise ProtocolError("a malformed array reference")
     count = math.prod(spec[1])
-    nbytes = count * 8
-    if spec[2] + nbytes > len(blob):
+    start = spec[2] // 8
+    if start + count > len(flat):
         raise ProtocolError("an array reference past the end of the data sent")
-    return np.frombuffer(blob, dtype="<f8", count=count, offset=spec[2]).reshape(spec[1]).astype(np.float64)
+    return flat[start:start + count].reshape(spec[1])
 
 
-def _resolve(x: Any, blob: bytes, depth: int) -> Any:
+def _resolve(x: Any, blob: np.ndarray, depth: int) -> Any:
     if depth > _MAX_DEPTH:
         raise ProtocolError(f"a message nested deeper than {_MAX_DEPTH}")
     if isinstance(x, dict):
