@@ -207,26 +207,27 @@ def _known(records: Sequence[dict[str, Any]], base: str) -> list[dict[str, Any]]
     return out
 
 
-def _draw(job: tuple[Any, str, int | None, str]) -> str:
-    return plots.trajectory(*job)
+def _draw(job: tuple[str, tuple[Any, ...]]) -> str:
+    name, args = job
+    return str(getattr(plots, name)(*args))
 
 
-def _draw_all(jobs: Sequence[tuple[Any, str, int | None, str]]) -> list[str]:
-    """The trajectory SVGs, in order. Each costs matplotlib ~0.1 s, and the page waits for up to
-    ``TRAJECTORIES`` of them after the verdict: with several, they are drawn in forked processes (the
-    libraries are already imported; the figures are the same bytes either way), else here."""
+def _draw_all(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> list[str]:
+    """The page's SVGs (``(plots function, arguments)`` each), in order. Each costs matplotlib 0.1-0.6 s
+    and the page waits for all of them after the verdict: with several, they are drawn in forked
+    processes (the libraries are already imported; the figures are the same bytes either way)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if len(jobs) >= 4 and cores > 1 and "fork" in multiprocessing.get_all_start_methods():
+    if len(jobs) >= 3 and cores > 1 and "fork" in multiprocessing.get_all_start_methods():
         try:
             with ProcessPoolExecutor(min(cores, 4), mp_context=multiprocessing.get_context("fork")) as ex:
-                return list(ex.map(_draw, jobs, chunksize=max(1, len(jobs) // (2 * min(cores, 4)))))
+                return list(ex.map(_draw, jobs))
         except Exception:  # no processes here (limits, sandbox): the same pictures, one after another
             pass
     return [_draw(j) for j in jobs]
 
 
-def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
-    """The worst failing case per adapter x charged clause, with its trajectory plot when traced."""
+def _worst_failures(records: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+    """(adapter, charged clause) -> its worst failing record, worst first (the page plots TRAJECTORIES)."""
     worst: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
         raw = r.get("raw_verdict", r["verdict"])
@@ -236,12 +237,27 @@ def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str]) ->
         prev = worst.get(key)
         if prev is None or (plots.as_float(r.get("ratio")) or 0) > (plots.as_float(prev.get("ratio")) or 0):
             worst[key] = r
-    items = sorted(worst.items(), key=lambda kv: (-(plots.as_float(kv[1].get("ratio")) or 0.0)))[:TRAJECTORIES]
-    jobs = [(r["trace"], colours.get(a, "#1f77b4"), r.get("first_failing_step"), f"traj{i}")
-            for i, ((a, _), r) in enumerate(items) if isinstance(r.get("trace"), dict) and r["trace"].get("step")]
-    drawn = dict(zip((j[3] for j in jobs), _draw_all(jobs)))
+    return sorted(worst.items(), key=lambda kv: (-(plots.as_float(kv[1].get("ratio")) or 0.0)))
+
+
+def _trajectory_jobs(items: Sequence[tuple[tuple[str, str], dict[str, Any]]], colours: dict[str, str]
+                     ) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    return {f"traj{i}": ("trajectory", (r["trace"], colours.get(a, "#1f77b4"), r.get("first_failing_step"),
+                                        f"traj{i}"))
+            for i, ((a, _), r) in enumerate(items[:TRAJECTORIES])
+            if isinstance(r.get("trace"), dict) and r["trace"].get("step")}
+
+
+def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str],
+                  drawn: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The worst failing case per adapter x charged clause, with its trajectory plot when traced
+    (``drawn``: the SVGs by key, already drawn by ``page``; else drawn here)."""
+    items = _worst_failures(records)
+    if drawn is None:
+        jobs = _trajectory_jobs(items, colours)
+        drawn = dict(zip(jobs, _draw_all(list(jobs.values()))))
     out = []
-    for i, ((a, charged), r) in enumerate(items):
+    for i, ((a, charged), r) in enumerate(items[:TRAJECTORIES]):
         svg = Markup(drawn[f"traj{i}"]) if f"traj{i}" in drawn else None
         w = r["worst"]
         out.append({"id": anchor("traj", i), "adapter": a, "colour": colours.get(a, "#888888"), "charged": charged,
@@ -322,15 +338,20 @@ def page(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str = "
     matrix, cases = _matrix(meta, records, adapters, clauses)
     pts = _points(records)
     plotted = [c for c in clauses if any(p.clause == c for p in pts)]  # construct-only clauses have no ratio
-    trajs, more_trajs = _trajectories(records, colours)
+    jobs = _trajectory_jobs(_worst_failures(records), colours)
+    if pts:
+        jobs["strip"] = ("ratio_strip", (pts, plotted, adapters, colours))
+        jobs["by_dtype"] = ("ratio_strip_by_dtype", (pts, plotted, adapters, dtypes, colours))
+    drawn = dict(zip(jobs, _draw_all(list(jobs.values()))))
+    trajs, more_trajs = _trajectories(records, colours, drawn)
     totals = {v: sum(1 for r in records if r["verdict"] == v) for v in ("PASS", "FAIL", "ERROR", "XFAIL", "XPASS",
                                                                           "UNSUPPORTED")}
     bad = [r for r in records if r["verdict"] in BAD]
     ctx = {
         "title": title, "partial": not meta.get("complete", True), "header": _header(meta, run_dir),
         "adapters": _adapters(meta, colours), "adapter_names": adapters, "matrix": matrix, "status": STATUS,
-        "strip": Markup(plots.ratio_strip(pts, plotted, adapters, colours)) if pts else None,
-        "by_dtype": Markup(plots.ratio_strip_by_dtype(pts, plotted, adapters, dtypes, colours)) if pts else None,
+        "strip": Markup(drawn["strip"]) if pts else None,
+        "by_dtype": Markup(drawn["by_dtype"]) if pts else None,
         "n_points": len(pts), "trajectories": trajs, "more_trajectories": more_trajs,
         "failures": _failure_rows(records, links_base, run_dir), "n_failures": len(bad),
         "known": _known(records, links_base), "notes": _notes(meta),
