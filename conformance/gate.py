@@ -621,7 +621,7 @@ def write_reports(out: Path, meta: dict[str, Any], records: list[dict[str, Any]]
     is also appended to ``extra_md``, e.g. $GITHUB_STEP_SUMMARY)."""
     from .report import render
 
-    if _WARM is not None:  # its imports done before any figure is drawn (they may be drawn in forked processes)
+    if _WARM is not None:  # the report libraries are imported by that thread: let it finish first
         _WARM.join(30)
     try:
         render.write_all(out, meta, records, problems, warnings, extra_md)

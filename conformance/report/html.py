@@ -12,12 +12,9 @@ failing case's trajectory is drawn from the ``trace`` its record carries (see ``
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import jinja2
@@ -213,16 +210,9 @@ def _draw(job: tuple[str, tuple[Any, ...]]) -> str:
 
 
 def _draw_all(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> list[str]:
-    """The page's SVGs (``(plots function, arguments)`` each), in order. Each costs matplotlib 0.1-0.6 s
-    and the page waits for all of them after the verdict: with several, they are drawn in forked
-    processes (the libraries are already imported; the figures are the same bytes either way)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if len(jobs) >= 3 and cores > 1 and "fork" in multiprocessing.get_all_start_methods():
-        try:
-            with ProcessPoolExecutor(min(cores, 4), mp_context=multiprocessing.get_context("fork")) as ex:
-                return list(ex.map(_draw, jobs))
-        except Exception:  # no processes here (limits, sandbox): the same pictures, one after another
-            pass
+    """The page's SVGs (``(plots function, arguments)`` each), in order. Drawn here, one after another:
+    forking to draw them at once would save about a second on the largest pages, but a process that
+    holds other threads (a BLAS pool, JAX's) cannot be forked safely."""
     return [_draw(j) for j in jobs]
 
 
