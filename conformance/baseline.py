@@ -140,6 +140,7 @@ class Baseline(list[Entry]):
         self.path = path
         self.meta: dict[str, Any] = dict(meta or {})
         self.warnings: list[str] = list(warnings)
+        self.by_adapter: dict[tuple[str, int], list[Entry]] = {}  # _of_adapter's memo
 
 
 # ---- loading ---------------------------------------------------------------------------------------
@@ -336,11 +337,10 @@ def _of_adapter(entries: Sequence[Entry], adapter: str) -> Sequence[Entry]:
     applies it to every record, ~100 entries each)."""
     if not isinstance(entries, Baseline):
         return entries
-    cache = entries.__dict__.setdefault("_by_adapter", {})
     key = (adapter, len(entries))
-    if key not in cache:
-        cache[key] = [e for e in entries if fnmatch.fnmatchcase(adapter, e.adapter)]
-    return cache[key]
+    if key not in entries.by_adapter:
+        entries.by_adapter[key] = [e for e in entries if fnmatch.fnmatchcase(adapter, e.adapter)]
+    return entries.by_adapter[key]
 
 
 def apply(entries: Sequence[Entry], rec: dict[str, Any]) -> None:

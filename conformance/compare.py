@@ -140,8 +140,8 @@ class Prepared:
 
 
 def judge(case: Case, exp: Expected | Prepared, out: Outcome) -> Verdict:
-    """The verdict of one outcome. ``exp`` is the reference's answer, or a ``Prepared`` one (``prepare``)
-    when several outcomes of the same case are judged: its bounds are then computed once.
+    """The verdict of one outcome. ``exp`` is the reference's answer, or a ``Prepared`` one when several
+    outcomes of the same case are judged: its bounds are then computed once.
 
     >>> from conformance import cases, expected, judge
     >>> # v = judge(case, expected(case), adapter.run(case)); v.verdict in ("PASS", "FAIL", ...)

@@ -179,13 +179,16 @@ class Expectations:
         self._next = 0
         self._floor = 0  # cases below are written: never prepared again
 
-    def get(self, i: int) -> Prepared:
+    def _of(self, i: int) -> Prepared:
         p = self._made.get(i)
-        t0 = time.perf_counter()
         if p is None:
             case = self.cases[i]
             p = self._made[i] = Prepared(case, expected(case))
-        p.ready()
+        return p
+
+    def get(self, i: int) -> Prepared:
+        t0 = time.perf_counter()
+        p = self._of(i).ready()
         self.seconds += time.perf_counter() - t0
         return p
 
@@ -198,12 +201,7 @@ class Expectations:
         if self._next >= min(n, self._floor + self.ahead):
             return False
         t0 = time.perf_counter()
-        i = self._next
-        p = self._made.get(i)
-        if p is None:
-            case = self.cases[i]
-            p = self._made[i] = Prepared(case, expected(case))
-        if p.advance(self.SLICE):
+        if self._of(self._next).advance(self.SLICE):
             self._next += 1
         self.seconds += time.perf_counter() - t0
         return True

@@ -204,20 +204,8 @@ def _known(records: Sequence[dict[str, Any]], base: str) -> list[dict[str, Any]]
     return out
 
 
-def _draw(job: tuple[str, tuple[Any, ...]]) -> str:
-    name, args = job
-    return str(getattr(plots, name)(*args))
-
-
-def _draw_all(jobs: Sequence[tuple[str, tuple[Any, ...]]]) -> list[str]:
-    """The page's SVGs (``(plots function, arguments)`` each), in order. Drawn here, one after another:
-    forking to draw them at once would save about a second on the largest pages, but a process that
-    holds other threads (a BLAS pool, JAX's) cannot be forked safely."""
-    return [_draw(j) for j in jobs]
-
-
-def _worst_failures(records: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, str], dict[str, Any]]]:
-    """(adapter, charged clause) -> its worst failing record, worst first (the page plots TRAJECTORIES)."""
+def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
+    """The worst failing case per adapter x charged clause, with its trajectory plot when traced."""
     worst: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
         raw = r.get("raw_verdict", r["verdict"])
@@ -227,28 +215,12 @@ def _worst_failures(records: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, 
         prev = worst.get(key)
         if prev is None or (plots.as_float(r.get("ratio")) or 0) > (plots.as_float(prev.get("ratio")) or 0):
             worst[key] = r
-    return sorted(worst.items(), key=lambda kv: (-(plots.as_float(kv[1].get("ratio")) or 0.0)))
-
-
-def _trajectory_jobs(items: Sequence[tuple[tuple[str, str], dict[str, Any]]], colours: dict[str, str]
-                     ) -> dict[str, tuple[str, tuple[Any, ...]]]:
-    return {f"traj{i}": ("trajectory", (r["trace"], colours.get(a, "#1f77b4"), r.get("first_failing_step"),
-                                        f"traj{i}"))
-            for i, ((a, _), r) in enumerate(items[:TRAJECTORIES])
-            if isinstance(r.get("trace"), dict) and r["trace"].get("step")}
-
-
-def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str],
-                  drawn: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], int]:
-    """The worst failing case per adapter x charged clause, with its trajectory plot when traced
-    (``drawn``: the SVGs by key, already drawn by ``page``; else drawn here)."""
-    items = _worst_failures(records)
-    if drawn is None:
-        jobs = _trajectory_jobs(items, colours)
-        drawn = dict(zip(jobs, _draw_all(list(jobs.values()))))
+    items = sorted(worst.items(), key=lambda kv: (-(plots.as_float(kv[1].get("ratio")) or 0.0)))
     out = []
     for i, ((a, charged), r) in enumerate(items[:TRAJECTORIES]):
-        svg = Markup(drawn[f"traj{i}"]) if f"traj{i}" in drawn else None
+        tr = r.get("trace")
+        svg = Markup(plots.trajectory(tr, colours.get(a, "#1f77b4"), r.get("first_failing_step"), f"traj{i}")) \
+            if isinstance(tr, dict) and tr.get("step") else None
         w = r["worst"]
         out.append({"id": anchor("traj", i), "adapter": a, "colour": colours.get(a, "#888888"), "charged": charged,
                     "case_id": r["case_id"], "dtype": r["dtype"], "verdict": r["verdict"], "ratio": r.get("ratio"),
@@ -328,20 +300,15 @@ def page(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str = "
     matrix, cases = _matrix(meta, records, adapters, clauses)
     pts = _points(records)
     plotted = [c for c in clauses if any(p.clause == c for p in pts)]  # construct-only clauses have no ratio
-    jobs = _trajectory_jobs(_worst_failures(records), colours)
-    if pts:
-        jobs["strip"] = ("ratio_strip", (pts, plotted, adapters, colours))
-        jobs["by_dtype"] = ("ratio_strip_by_dtype", (pts, plotted, adapters, dtypes, colours))
-    drawn = dict(zip(jobs, _draw_all(list(jobs.values()))))
-    trajs, more_trajs = _trajectories(records, colours, drawn)
+    trajs, more_trajs = _trajectories(records, colours)
     totals = {v: sum(1 for r in records if r["verdict"] == v) for v in ("PASS", "FAIL", "ERROR", "XFAIL", "XPASS",
                                                                           "UNSUPPORTED")}
     bad = [r for r in records if r["verdict"] in BAD]
     ctx = {
         "title": title, "partial": not meta.get("complete", True), "header": _header(meta, run_dir),
         "adapters": _adapters(meta, colours), "adapter_names": adapters, "matrix": matrix, "status": STATUS,
-        "strip": Markup(drawn["strip"]) if pts else None,
-        "by_dtype": Markup(drawn["by_dtype"]) if pts else None,
+        "strip": Markup(plots.ratio_strip(pts, plotted, adapters, colours)) if pts else None,
+        "by_dtype": Markup(plots.ratio_strip_by_dtype(pts, plotted, adapters, dtypes, colours)) if pts else None,
         "n_points": len(pts), "trajectories": trajs, "more_trajectories": more_trajs,
         "failures": _failure_rows(records, links_base, run_dir), "n_failures": len(bad),
         "known": _known(records, links_base), "notes": _notes(meta),
