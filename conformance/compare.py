@@ -16,7 +16,7 @@ from adapters.base import Outcome, Raised, Ran, Unsupported
 
 from .cases import Case
 from .dtypes import fmt, ulp_distance
-from .errormodel import Bounds, iter_bounds
+from .errormodel import Bounds, stacked_bounds
 from .expected import Expected
 
 PASS, FAIL, ERROR, UNSUPPORTED = "PASS", "FAIL", "ERROR", "UNSUPPORTED"
@@ -60,8 +60,8 @@ class Prepared:
     model's bound of every step and both stacked per (parameter, quantity), computed once and shared by
     every adapter that runs the case (and by the alternative readings a failure is tried against).
 
-    Bounds are computed lazily, step by step, so a judge that stops at an early failing step pays for the
-    steps it looked at only; ``ready()`` computes everything now (the gate does it while it waits).
+    Nothing is computed until it is first needed (``ready()`` computes it now: the gate does it while it
+    waits); the whole trajectory's bounds are computed at once (``errormodel.stacked_bounds``).
 
     >>> from conformance.compare import Prepared, judge
     >>> # prep = Prepared(case, expected(case)); [judge(case, prep, out) for out in outcomes]
@@ -72,61 +72,54 @@ class Prepared:
         self.case, self.expected = case, exp
         traj = exp.trajectory
         self._n = len(traj.steps) if traj is not None else 0
-        self._iter = iter_bounds(case, traj, eps_scale, hyper) if self._n else None
-        self._bounds: list[dict[str, Bounds]] = []
+        self._args = (eps_scale, hyper)
         self._full: dict[tuple[str, str], _Slab] | None = None
+        self._stacked: dict[str, Bounds] | None = None
         self._alts: dict[int, list[tuple[Sequence[Any], Prepared]]] = {}
 
     def shape(self, name: str) -> tuple[int, ...]:
         assert self.expected.trajectory is not None
         return tuple(np.shape(self.expected.trajectory.steps[0][name].w))
 
+    def _bounds_stacked(self) -> dict[str, Bounds]:
+        if self._stacked is None:
+            traj = self.expected.trajectory
+            assert traj is not None
+            self._stacked = stacked_bounds(self.case, traj, *self._args) if self._n else {}
+        return self._stacked
+
     def bounds(self, upto: int | None = None) -> list[dict[str, Bounds]]:
-        """The bounds of steps ``[0, upto)`` (every step by default)."""
+        """The bounds of steps ``[0, upto)`` (every step by default), one dict per step."""
         n = self._n if upto is None else min(upto, self._n)
-        while len(self._bounds) < n:
-            assert self._iter is not None
-            self._bounds.append(next(self._iter))
-        return self._bounds[:n]
+        b = self._bounds_stacked()
+        return [{name: Bounds(x.w[i], x.m[i], x.v[i]) for name, x in b.items()} for i in range(n)]
 
     def slabs(self, lo: int, hi: int) -> dict[tuple[str, str], _Slab]:
-        """Reference and bound of steps ``[lo, hi)`` per (parameter, quantity); the whole range is kept."""
-        whole = lo == 0 and hi == self._n
-        if whole and self._full is not None:
+        """Reference and bound of steps ``[lo, hi)`` per (parameter, quantity): views of the whole range."""
+        if self._full is None:
+            traj = self.expected.trajectory
+            assert traj is not None
+            b = self._bounds_stacked()
+            big = fmt(self.case.dtype).max
+            full: dict[tuple[str, str], _Slab] = {}
+            for name in traj.order:
+                for q in QUANTITIES:
+                    want = np.stack([np.asarray(getattr(s[name], q), dtype=np.float64).reshape(-1)
+                                     for s in traj.steps])
+                    lim = getattr(b[name], q).reshape(self._n, -1)
+                    fin = np.isfinite(want)
+                    with np.errstate(invalid="ignore", over="ignore"):
+                        strict = fin & (np.abs(want) + lim <= big)
+                    full[(name, q)] = _Slab(want, lim, fin, strict)
+            self._full = full
+        if lo == 0 and hi == self._n:
             return self._full
-        traj = self.expected.trajectory
-        assert traj is not None
-        b = self.bounds(hi)
-        big = fmt(self.case.dtype).max
-        out: dict[tuple[str, str], _Slab] = {}
-        for name in traj.order:
-            for q in QUANTITIES:
-                want = np.stack([np.asarray(getattr(traj.steps[i][name], q), dtype=np.float64).reshape(-1)
-                                 for i in range(lo, hi)])
-                lim = np.stack([np.asarray(getattr(b[i][name], q), dtype=np.float64).reshape(-1)
-                                for i in range(lo, hi)])
-                fin = np.isfinite(want)
-                with np.errstate(invalid="ignore", over="ignore"):
-                    strict = fin & (np.abs(want) + lim <= big)
-                out[(name, q)] = _Slab(want, lim, fin, strict)
-        if whole:
-            self._full = out
-        return out
-
-    def advance(self, steps: int) -> bool:
-        """Compute up to ``steps`` more steps' bounds; True once all a whole-trajectory judgement needs is
-        there (nothing for a raise or construct case). A caller with other work slices a long case so."""
-        if self._full is not None or not self._n or self.case.kind == "construct":
-            return True
-        self.bounds(len(self._bounds) + steps)
-        if len(self._bounds) < self._n:
-            return False
-        self.slabs(0, self._n)
-        return True
+        return {k: _Slab(*(a[lo:hi] for a in s)) for k, s in self._full.items()}
 
     def ready(self) -> Prepared:
-        """Compute now what judging a whole trajectory needs."""
-        self.advance(self._n)
+        """Compute now what judging a whole trajectory needs (nothing for a raise or construct case)."""
+        if self._full is None and self._n and self.case.kind != "construct":
+            self.slabs(0, self._n)
         return self
 
     def alternatives(self, size: int) -> list[tuple[Sequence[Any], Prepared]]:

@@ -16,7 +16,7 @@ is capped by the Cauchy-Schwarz bound on |m| / sqrt(v), which holds for any grad
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -123,75 +123,121 @@ def _moment_rounding(u: float, b: float, new: np.ndarray, old: np.ndarray, x: np
     return u * (np.abs(new) + (b + 2 * (1 - b)) * np.abs(old) + 3 * (1 - b) * np.abs(x))
 
 
-def _step(c: _Ctx, t: int, tr: ref.StepTrace, prev: tuple[np.ndarray, np.ndarray, np.ndarray],
-          e_prev: Bounds, g_raw: np.ndarray, dg_in: np.ndarray, gc: bool, dlr: float) -> Bounds:
+class _Cols(NamedTuple):
+    """One parameter over a run of steps, every array stacked along a leading step axis (row k: update
+    ``t[k]``); per-step scalars are columns that broadcast against the parameter's shape."""
+
+    w: np.ndarray  # the reference after the update
+    m: np.ndarray
+    v: np.ndarray
+    ge: np.ndarray  # the effective gradient the update saw
+    w0: np.ndarray  # the reference before the update
+    m0: np.ndarray
+    v0: np.ndarray
+    g_raw: np.ndarray  # |g| as received
+    dg_in: np.ndarray  # the error of receiving it (repeated sparse rows)
+    t: list[int]
+    wd: np.ndarray  # per-step scalars (columns)
+    eps: np.ndarray
+    step: np.ndarray  # the step size l of each update
+    rel_l: np.ndarray  # its relative error (E4/E5)
+    cap: np.ndarray  # CAP_SLACK times the Cauchy-Schwarz ratio cap (E7)
+    floor: np.ndarray  # 64 t eta: the mass v may have lost to underflow
+
+    def rows(self, k: int) -> _Cols:
+        """Row ``k`` alone, still stacked (a block of one step)."""
+        return _Cols(*(x[k:k + 1] for x in self[:9]), self.t[k:k + 1], *(x[k:k + 1] for x in self[10:]))
+
+
+def _gradient_error(c: _Ctx, x: _Cols, gc: bool, ew: np.ndarray) -> np.ndarray:
+    """(E1) The effective gradient's error per step, given w's error before each step (``ew``)."""
     u, uh, eta = c.un.u, c.un.uh, c.un.eta
-    w0, m0, v0 = prev
-    ge, lr, wd = tr.g_eff, tr.lr, tr.weight_decay
     # (E1) effective gradient g/ls + wd*w. The received g is exact (the reference starts from it), so with
     # no decay and no loss scale nothing rounds; g * f32(1/ls) alone is one product (u) and one reciprocal
     # (uh, held in float32 or float64: 2uh); decay adds the product, the sum (MindSpore: g + w*(wd*ls),
     # then * f32(1/ls); torch order: g/ls + wd*w) and the hyperparameter products: (4u + 4uh) |g/ls + wd w|.
-    decay = abs(wd) * np.abs(w0)
-    mag = np.abs(g_raw) / c.ls + decay
-    dge = dg_in / c.ls + abs(wd) * e_prev.w
-    if wd:
+    wd = np.abs(x.wd)
+    mag = x.g_raw / c.ls + wd * np.abs(x.w0)
+    dge = x.dg_in / c.ls + wd * ew
+    if x.wd.size and x.wd.flat[0]:  # a block of several steps has no decay (stacked_bounds); one step, its own
         dge = dge + (4 * u + 4 * uh) * mag + 3 * eta
     elif c.ls != 1:
         dge = dge + (u + 2 * uh) * mag + eta
-    if gc and ge.ndim >= 2 and ge.shape[1] % 16 == 0 and ge.size:
+    ge = x.ge
+    if gc and ge.ndim >= 3 and ge.shape[2] % 16 == 0 and ge[0].size:
         # centralization: the mean carries the mean of the errors; subtracting it and summing k terms round.
-        axes = tuple(range(1, ge.ndim))
-        k = int(np.prod(ge.shape[1:]))
-        dge = dge + dge.mean(axis=axes, keepdims=True) + u * (np.abs(ge) + k * mag.mean(axis=axes, keepdims=True))
+        # (Each step's mean is taken on its own row: the same reduction, in the same order, as one step.)
+        axes = tuple(range(1, ge.ndim - 1))
+        k = int(np.prod(ge.shape[2:]))
+        dmean = np.stack([row.mean(axis=axes, keepdims=True) for row in dge])
+        mmean = np.stack([row.mean(axis=axes, keepdims=True) for row in mag])
+        dge = dge + dmean + u * (np.abs(ge) + k * mmean)
+    return dge
+
+
+def _recur(b: float | None, start: np.ndarray, terms: tuple[np.ndarray | float, ...]) -> np.ndarray:
+    """``e[k] = b e[k-1] + terms[0][k] + terms[1][k] + ...`` (``b`` None: 1), added left to right as one
+    step's expression adds them, so a block of steps gives exactly what that many single steps give."""
+    n = len(terms[0])  # type: ignore[arg-type]
+    if n == 1:  # one step (a parameter with decay goes one step at a time): no buffer
+        acc = start if b is None else b * start
+        for term in terms:
+            acc = acc + (term[0] if isinstance(term, np.ndarray) else term)
+        return acc[None]
+    out = np.empty((n, *np.shape(start)))
+    prev = start
+    for k in range(n):
+        acc = prev if b is None else b * prev
+        for term in terms:
+            acc = acc + (term[k] if isinstance(term, np.ndarray) else term)
+        out[k] = prev = acc
+    return out
+
+
+def _steps(c: _Ctx, x: _Cols, e_prev: Bounds, dge: np.ndarray) -> Bounds:
+    """The errors of w, m, v after each step of the block ``x``, from the errors before its first step."""
+    u, uh, eta = c.un.u, c.un.uh, c.un.eta
+    ge = x.ge
     age = np.abs(ge)
     # (E2) first moment: propagated b1 dm + (1-b1) dge; beta1 held in float32 or float64 moves (1-b1) by
     # uh, which multiplies (g - m_prev); the rounding of either algebraic form (_moment_rounding); 3
     # operations may underflow.
-    dm = (c.b1 * e_prev.m + (1 - c.b1) * dge + 2 * uh * np.abs(ge - m0)
-          + _moment_rounding(u, c.b1, tr.m, m0, age) + 3 * eta)
+    dm = _recur(c.b1, e_prev.m, ((1 - c.b1) * dge, 2 * uh * np.abs(ge - x.m0),
+                                 _moment_rounding(u, c.b1, x.m, x.m0, age), 3 * eta))
     # (E3) second moment, with |d(g^2)| <= 2|g| dg + dg^2 reaching v times (1 - b2); beta2's
     # representation moves (1-b2) by uh times (g^2 - v_prev); rounding as E2 with x = g^2; 4 operations.
     dsq = 2 * age * dge + dge * dge
-    dv = (c.b2 * e_prev.v + (1 - c.b2) * dsq + 2 * uh * np.abs(ge * ge - v0)
-          + _moment_rounding(u, c.b2, tr.v, v0, ge * ge) + 4 * eta)
-    # (E4) step size l = lr sqrt(1 - b2^t) / (1 - b1^t), beta powers as float32 running products; all
-    # scalar arithmetic (float32 or better): uh per operation, never the storage u.
-    def rel_one_minus_power(b: float) -> float:
-        p = b**t
-        return (2 * t * uh * p + uh * (1 - p)) / (1 - p) if p < 1 else 0.0  # p = 1: l = 0 exactly
-    l = ref.step_size(lr, c.sb1, c.sb2, t)
-    rel_l = (dlr / lr if lr else 0.0) + 0.5 * rel_one_minus_power(c.sb2) + rel_one_minus_power(c.sb1) + 4 * uh
+    dv = _recur(c.b2, e_prev.v, ((1 - c.b2) * dsq, 2 * uh * np.abs(ge * ge - x.v0),
+                                 _moment_rounding(u, c.b2, x.v, x.v0, ge * ge), 4 * eta))
     # numerator (nesterov look-ahead b1 m + (1-b1) g: the same moving-average form as E2, with m for old)
     if c.nesterov:
-        num = c.b1 * tr.m + (1 - c.b1) * ge
-        dnum = (c.b1 * dm + (1 - c.b1) * dge + 2 * uh * np.abs(tr.m - ge)
-                + _moment_rounding(u, c.b1, num, tr.m, age) + 3 * eta)
+        num = c.b1 * x.m + (1 - c.b1) * ge
+        dnum = (c.b1 * dm + (1 - c.b1) * dge + 2 * uh * np.abs(x.m - ge)
+                + _moment_rounding(u, c.b1, num, x.m, age) + 3 * eta)
     else:
-        num, dnum = tr.m, dm
+        num, dnum = x.m, dm
     # (E6) denominator sqrt(v) + eps: v's error through the square root, the root's rounding (u sqrt v),
     # eps's representation (uh eps) and the sum's rounding (u d).
-    root = np.sqrt(tr.v)
-    d = root + c.eps
-    dd = _sqrt_err(tr.v, dv) + u * root + uh * c.eps + u * d + 2 * eta
+    root = np.sqrt(x.v)
+    d = root + x.eps
+    dd = _sqrt_err(x.v, dv) + u * root + uh * x.eps + u * d + 2 * eta
     # (E6/E7) ratio r = num / d: first order while the denominator is well determined (lo > 0),
     # never more than the direct bound (|num| + dnum) / lo, and capped by Cauchy-Schwarz where the
     # implementation's v cannot have lost mass to underflow (v - dv >= 64 t eta).
     # The implementation adds eps (held in float32 or better) to sqrt(v) >= 0, so its denominator is
     # at least eps (1 - 2 uh): an implementation that loses eps deviates from UPD-EPS.
     r = num / d
-    lo = np.maximum(d - dd, c.eps * (1 - 2 * uh))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        first = dnum / d + np.abs(num) * dd / (d * lo) + 2 * u * np.abs(r)
-        direct = np.abs(r) + (np.abs(num) + dnum) / lo
-    cs_ok = tr.v - dv >= 64 * t * eta
-    cap = np.where(cs_ok, np.abs(r) + CAP_SLACK * _ratio_cap(c, t), np.inf)
+    lo = np.maximum(d - dd, x.eps * (1 - 2 * uh))
+    first = dnum / d + np.abs(num) * dd / (d * lo) + 2 * u * np.abs(r)
+    direct = np.abs(r) + (np.abs(num) + dnum) / lo
+    cs_ok = x.v - dv >= x.floor
+    cap = np.where(cs_ok, np.abs(r) + x.cap, np.inf)
     dr = np.minimum(np.where(d - dd > 0, np.minimum(first, direct), direct), cap)
     # (E8) parameter w - l r: the propagated dw, l dr, the step size's relative error, the rounding of
     # l*r (and of the quotient, 3u l|r|) and of the difference (u |w|). The stored w_prev is exact -- its
     # own rounding is the previous step's u|w|, already in dw_prev -- so it is not charged again.
-    lr_abs = l * np.abs(r)
-    dw = e_prev.w + l * dr + rel_l * lr_abs + 3 * u * lr_abs + u * np.abs(tr.w) + eta
+    lr_abs = x.step * np.abs(r)
+    dw = _recur(None, e_prev.w, (x.step * dr, x.rel_l * lr_abs, 3 * u * lr_abs, u * np.abs(x.w), eta))
     return Bounds(dw, dm, dv)
 
 
@@ -246,30 +292,101 @@ def trajectory_bounds(case: Case, traj: ref.Trajectory, eps_scale: Callable[[int
     eps at update t, and ``hyper`` replaces the scalars the moments, the denominator and the step size
     use (keys beta1, beta2, eps, step_beta1, step_beta2); the spec's own trajectory has neither.
     """
-    return list(iter_bounds(case, traj, eps_scale, hyper))
+    stacked = stacked_bounds(case, traj, eps_scale, hyper)
+    return [{n: Bounds(b.w[i], b.m[i], b.v[i]) for n, b in stacked.items()} for i in range(len(traj.steps))]
 
 
-def iter_bounds(case: Case, traj: ref.Trajectory, eps_scale: Callable[[int], float] | None = None,
-                hyper: Mapping[str, float] | None = None) -> Iterator[dict[str, Bounds]]:
-    """``trajectory_bounds`` one step at a time (a judge that stops at the first failing step pays less)."""
+def stacked_bounds(case: Case, traj: ref.Trajectory, eps_scale: Callable[[int], float] | None = None,
+                   hyper: Mapping[str, float] | None = None) -> dict[str, Bounds]:
+    """``trajectory_bounds`` per parameter, every step at once: arrays with a leading step axis.
+
+    Errors carry from step to step only through the moment recurrences, w's running sum and -- with
+    weight decay -- w's error inside the next gradient. Without decay every other term depends on the
+    reference alone, so all steps are computed together and only the three running sums go step by step;
+    with decay (or where an error is no longer finite, and 0 * inf must be what a single step makes of it)
+    the same block is computed one step at a time. Either way the numbers are exactly those of one step
+    after another (the same operations on the same values, in the same order).
+    """
     c0 = _context(case, hyper)
     forms, gcs = _lr_forms(case)
     init = {n: ref.round_to(v, case.dtype) for n, v in case.param_values().items()}
-    prev = {n: (w, np.zeros_like(w), np.zeros_like(w)) for n, w in init.items()}
-    err = {n: Bounds(*(np.zeros_like(w) for _ in range(3))) for n, w in init.items()}
-    for i, step in enumerate(traj.steps):
-        c = c0 if eps_scale is None else c0._replace(eps=c0.eps * eps_scale(i + 1))
-        grads = case.gradients(i)
-        scaled: dict[str, Bounds] = {}
-        for n, tr in step.items():
-            g_abs, dg_in = _received_gradient(grads[n], case.dtype, c.un.u)
-            dlr = _lr_error(forms[n], tr.lr, i, c.un.uh)
-            with np.errstate(all="ignore"):
-                e = _step(c, i + 1, tr, prev[n], err[n], g_abs, dg_in, gcs[n], dlr)
-            e = Bounds(*(np.where(np.isnan(x), np.inf, x) for x in e))
-            err[n], prev[n] = e, (tr.w, tr.m, tr.v)
-            scaled[n] = Bounds(*(_final(x, y, c.un) for x, y in zip(e, (tr.w, tr.m, tr.v))))
-        yield scaled
+    n_steps = len(traj.steps)
+    if not n_steps:
+        return {}
+    eps = [c0.eps if eps_scale is None else c0.eps * eps_scale(i + 1) for i in range(n_steps)]
+    with np.errstate(all="ignore"):
+        grads = [case.gradients(i) for i in range(n_steps)]
+        out: dict[str, Bounds] = {}
+        for n in traj.steps[0]:
+            x = _columns(c0, traj, n, init[n], [g[n] for g in grads], case.dtype, forms[n], eps)
+            zero = np.zeros_like(init[n])
+            e0 = Bounds(zero, zero, zero)
+            e = None
+            if not np.any(x.wd):  # no decay: w's error never enters a gradient
+                e = _steps(c0, x, e0, _gradient_error(c0, x, gcs[n], np.zeros_like(x.w)))
+                if not all(np.isfinite(q).all() for q in e):
+                    e = None
+            if e is None:
+                e = _one_by_one(c0, x, e0, gcs[n])
+            out[n] = Bounds(*(_final(q, val, c0.un) for q, val in zip(e, (x.w, x.m, x.v))))
+    return out
+
+
+def _one_by_one(c: _Ctx, x: _Cols, e: Bounds, gc: bool) -> Bounds:
+    rows = []
+    for k in range(len(x.t)):
+        xk = x.rows(k)
+        b = _steps(c, xk, e, _gradient_error(c, xk, gc, e.w[None]))
+        e = Bounds(*(np.where(np.isnan(q[0]), np.inf, q[0]) for q in b))
+        rows.append(e)
+    return Bounds(*(np.stack([getattr(r, q) for r in rows]) for q in ("w", "m", "v")))
+
+
+def _columns(c: _Ctx, traj: ref.Trajectory, name: str, init: np.ndarray, grads: list[Any], dtype: str,
+             form: Any, eps: list[float]) -> _Cols:
+    steps = [s[name] for s in traj.steps]
+    w, m, v, ge = (np.stack([getattr(s, q) for s in steps]) for q in ("w", "m", "v", "g_eff"))
+    zero = np.zeros_like(init)[None]
+    w0, m0, v0 = (np.concatenate([first, a[:-1]]) for first, a in ((init[None], w), (zero, m), (zero, v)))
+    received = [_received_gradient(g, dtype, c.un.u) for g in grads]
+    g_raw, dg_in = np.stack([r[0] for r in received]), np.stack([r[1] for r in received])
+    t = list(range(1, len(steps) + 1))
+    per = [_scalars(c, s.lr, ti, _lr_error(form, s.lr, ti - 1, c.un.uh)) for s, ti in zip(steps, t)]
+    shape = (-1,) + (1,) * init.ndim
+
+    def col(values: Any) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64).reshape(shape)
+
+    return _Cols(w, m, v, ge, w0, m0, v0, g_raw, dg_in, t, col([s.weight_decay for s in steps]), col(eps),
+                 *(col([p[j] for p in per]) for j in range(4)))
+
+
+def _scalars(c: _Ctx, lr: float, t: int, dlr: float) -> tuple[float, float, float, float]:
+    """Update t's scalars: the step size, its relative error, the ratio cap, the underflow floor of v."""
+    uh = c.un.uh
+
+    # (E4) step size l = lr sqrt(1 - b2^t) / (1 - b1^t), beta powers as float32 running products; all
+    # scalar arithmetic (float32 or better): uh per operation, never the storage u. (E5) the lr's own error.
+    def rel_one_minus_power(b: float) -> float:
+        p = b**t
+        return (2 * t * uh * p + uh * (1 - p)) / (1 - p) if p < 1 else 0.0  # p = 1: l = 0 exactly
+
+    step = ref.step_size(lr, c.sb1, c.sb2, t)
+    rel_l = (dlr / lr if lr else 0.0) + 0.5 * rel_one_minus_power(c.sb2) + rel_one_minus_power(c.sb1) + 4 * uh
+    return step, rel_l, CAP_SLACK * _ratio_cap(c, t), 64 * t * c.un.eta
+
+
+def _step(c: _Ctx, t: int, tr: ref.StepTrace, prev: tuple[np.ndarray, np.ndarray, np.ndarray],
+          e_prev: Bounds, g_abs: np.ndarray, dg_in: np.ndarray, gc: bool, dlr: float) -> Bounds:
+    """One update t's errors, from the state before it (``prev``: w, m, v) and its errors (``e_prev``)."""
+    shape = (-1,) + (1,) * np.ndim(tr.w)
+    one = [np.asarray(a, dtype=np.float64)[None] for a in (tr.w, tr.m, tr.v, tr.g_eff, *prev, g_abs, dg_in)]
+    cols = [np.asarray([x], dtype=np.float64).reshape(shape)
+            for x in (tr.weight_decay, c.eps, *_scalars(c, tr.lr, t, dlr))]
+    x = _Cols(*one, [t], *cols)
+    with np.errstate(all="ignore"):
+        b = _steps(c, x, e_prev, _gradient_error(c, x, gc, np.asarray(e_prev.w)[None]))
+        return Bounds(*(np.where(np.isnan(q[0]), np.inf, q[0]) for q in b))
 
 
 def _final(e: np.ndarray, value: np.ndarray, un: Units) -> np.ndarray:

@@ -169,13 +169,11 @@ class Expectations:
     ``step()`` prepares the next case that still needs it; ``get(i)`` returns case i's, preparing it
     now if idle time did not reach it; ``done(i)`` forgets it once its records are written."""
 
-    SLICE = 32  # steps of bounds per ``step()``: a 3000-step case never holds the gate for long
-
     def __init__(self, cases: Sequence[Case], ahead: int = 2048) -> None:
         self.cases, self.ahead = cases, ahead
         self.seconds = 0.0  # reference + error model, wherever it was spent
         self.wanted: Callable[[int], bool] = lambda i: True
-        self._made: dict[int, Prepared] = {}  # complete, or (the one at ``_next``) being completed
+        self._made: dict[int, Prepared] = {}  # prepared, not yet written
         self._next = 0
         self._floor = 0  # cases below are written: never prepared again
 
@@ -193,7 +191,7 @@ class Expectations:
         return p
 
     def step(self) -> bool:
-        """Prepare a slice of the next case ahead; False when none is left (or the look-ahead is full)."""
+        """Prepare the next case ahead; False when none is left (or the look-ahead is full)."""
         n = len(self.cases)
         self._next = max(self._next, self._floor)
         while self._next < n and not self.wanted(self._next):
@@ -201,8 +199,8 @@ class Expectations:
         if self._next >= min(n, self._floor + self.ahead):
             return False
         t0 = time.perf_counter()
-        if self._of(self._next).advance(self.SLICE):
-            self._next += 1
+        self._of(self._next).ready()
+        self._next += 1
         self.seconds += time.perf_counter() - t0
         return True
 

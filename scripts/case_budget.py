@@ -28,6 +28,34 @@ def _label(factor: str, value: str) -> str:
     return value if factor == "dtype" else f"{ABBR[factor]}:{value}"
 
 
+def structure_floors(cases: list) -> tuple[int, int, int]:
+    """How many compiled structures the cases' feature combinations force whatever their shapes: (graph,
+    JIT, JIT with shapes). MindSpore builds another graph per dtype, decay on/off, group split, loss scale
+    on/off, nesterov, fixed or dynamic lr and dense or sparse gradients (counted in float32 and float16,
+    the dtypes it compiles); the optax adapter compiles per layout (``adapters.optax_adam.plan``), whose
+    shape-free part is the dtype, the group labels, centralization, nesterov and the lr tables. The
+    pairwise plan puts these combinations in the cases on purpose, so compilations cannot go below the
+    floors without covering fewer pairs of feature values."""
+    from adapters.optax_adam import NoCounterpart, plan
+
+    graph, jit, layouts = set(), set(), set()
+    for c in cases:
+        if c.kind == "construct" or not c.num_steps:
+            continue
+        f = F.features_of(c)
+        lr = "dynamic" if f["lr"] in F.DYNAMIC_LR else "fixed"
+        if c.dtype in ("float32", "float16"):
+            graph.add((c.dtype, f["decay"] != "off", f["groups"], f["loss_scale"], f["nesterov"], lr, f["sparse"]))
+        try:
+            lay = plan(c, "cpu", c.num_steps).compiled_layout()
+        except (NoCounterpart, ValueError, TypeError):  # a case optax declines or raises on compiles nothing
+            continue
+        layouts.add(lay)
+        jit.add((lay.dtype, lay.n_labels, tuple(e.label for e in lay.entries) if lay.n_labels > 1 else (),
+                 any(e.centralizes for e in lay.entries), lay.nesterov, lay.lr_tables))
+    return len(graph), len(jit), len(layouts)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=0)
@@ -59,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shape structures: {len({F.shape_key(c) for c in cases})}; layout (JIT) structures: "
           f"{len({F.layout_key(c) for c in cases})}; graph structures in float32+float16: "
           f"{len({F.graph_key(c) for c in ms})} of {len(ms)} cases")
+    graph_floor, jit_floor, jit_all = structure_floors(cases)
+    print(f"feature floors (structures the feature combinations alone force, whatever the shapes): graph "
+          f"(MindSpore: decay, groups, loss scale, nesterov, fixed/dynamic lr, sparse) in float32+float16: "
+          f"{graph_floor}; JIT (the optax adapter's compiled layout with shapes erased) in four dtypes: "
+          f"{jit_floor} of its {jit_all} layouts")
     pairs = Counter(p for c in cases for p in F._value_pairs(F.features_of(c)))
     feasible = F.all_pairs()
     print(f"pairs covered: {len(feasible & set(pairs))} of {len(feasible)} feasible\n")
