@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,8 @@ MAX_HEADER = 8 << 20  # JSON part of one frame
 DEFAULT_MAX_BLOB = 256 << 20  # array bytes of one outcome (docs/gate.md: outcome size limit)
 WIRE_DTYPES = ("float64",)  # what arrays are sent as; the worker converts real arrays to float64
 _MAX_DEPTH = 64
+_INT = {int}
+_NUMBER = {int, float}
 
 
 class ProtocolError(ValueError):
@@ -33,12 +36,35 @@ class ProtocolError(ValueError):
 # ---- encoding (used in the worker) -----------------------------------------------------------------
 
 def encode(message: dict[str, Any]) -> bytes:
-    """One frame for ``message``; numpy arrays anywhere inside go to the blob as float64 bytes."""
+    """One frame for ``message``; numpy arrays anywhere inside go to the blob as float64 bytes.
+
+    The gate encodes every case it sends, and a case is mostly small dicts and lists of numbers: the
+    plain types are looked at first, by exact type, and a list of plain ints and finite floats goes to
+    the JSON encoder as it is (its sum is finite only when every float in it is), without a look at
+    each number."""
     chunks: list[bytes] = []
     size = 0
 
     def walk(x: Any) -> Any:
         nonlocal size
+        kind = type(x)
+        if kind is str or kind is int or kind is bool or x is None:
+            return x
+        if kind is float:
+            return x if math.isfinite(x) else {"$float": repr(x)}
+        if kind is dict:  # as below, a str key that does not start with "$" as it is
+            return {k if type(k) is str and k[:1] != "$" else _escape(str(k)): walk(v) for k, v in x.items()}
+        if kind is list:
+            kinds = set(map(type, x))
+            if kinds <= _INT:
+                return x
+            if kinds <= _NUMBER:
+                try:
+                    total = sum(x)
+                except OverflowError:  # an int too large for a float: look at each number
+                    total = math.inf
+                if math.isfinite(total):
+                    return x
         if isinstance(x, np.ndarray):
             data = np.ascontiguousarray(x, dtype="<f8").tobytes()
             chunks.append(data)
@@ -102,7 +128,7 @@ class FrameReader:
             if len(self._buf) < end:
                 break
             header = bytes(self._buf[_HEAD.size:_HEAD.size + hlen])
-            blob = bytes(self._buf[_HEAD.size + hlen:end])
+            blob = self._buf[_HEAD.size + hlen:end]  # a fresh bytearray: decode views it, no second copy
             del self._buf[:end]
             out.append(decode(header, blob))
 
@@ -111,53 +137,118 @@ def _escape(key: str) -> str:
     return "$" + key if key.startswith("$") else key
 
 
-def _unescape(key: str) -> str:
-    return key[1:] if key.startswith("$$") else key
-
-
 def _refuse_constant(name: str) -> Any:
     raise ProtocolError(f"the message holds the non-JSON literal {name}")
 
 
-def decode(header: bytes, blob: bytes) -> dict[str, Any]:
+def decode(header: bytes, blob: bytes | bytearray) -> dict[str, Any]:
+    """One message from a frame's two parts; raises ProtocolError on anything a worker got wrong.
+
+    The wire's tags are resolved while the C parser builds the objects (``object_hook``: each JSON
+    object is handed over once, its values already final), so no pass over the decoded tree is
+    needed. ``blob`` may be a ``bytearray`` the caller owns: its arrays are then views of it, with no
+    copy (``FrameReader`` passes a fresh one); ``bytes`` are copied once, so arrays are writable
+    either way. Nesting is checked on the text first (``_nesting``, in C), and value by value only
+    for a text that nests deeper than the limit."""
     try:
         text = header.decode("utf-8")
-        obj = json.loads(text, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except UnicodeDecodeError:
+        raise ProtocolError("a message that is not UTF-8 JSON (UnicodeDecodeError)") from None
+    # The data as native float64, writable: every array of the message is a slice of it.
+    flat = np.frombuffer(blob, dtype="<f8", count=len(blob) // 8)
+    if not flat.flags.writeable or flat.dtype != np.float64:  # read-only bytes, or a big-endian machine
+        flat = flat.astype(np.float64)
+    # A key that starts with "$$" is written ``"$$`` in the text, or with ``\u0024`` for a "$": with
+    # neither anywhere (the common case) no key needs unescaping, and the hook looks at one-key objects only.
+    escaped = '"$$' in text or "\\u0024" in text
+
+    def hook(d: dict[str, Any]) -> Any:
+        if len(d) == 1:
+            if "$array" in d:
+                return _array(d["$array"], flat)
+            if "$float" in d:
+                v = d["$float"]
+                if type(v) is not str or v not in ("inf", "-inf", "nan"):
+                    raise ProtocolError("a malformed float")
+                return float(v)
+        if escaped:
+            return {k[1:] if k.startswith("$$") else k: v for k, v in d.items()}
+        return d
+
+    try:
+        obj = json.loads(text, parse_constant=_refuse_constant, object_hook=hook)
+    except ProtocolError:
+        raise
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ProtocolError(f"a message that is not UTF-8 JSON ({type(e).__name__})") from None
-    if not isinstance(obj, dict):
+    except ValueError as e:  # e.g. an integer literal of thousands of digits (int's digit limit)
+        raise ProtocolError(f"a message that is not UTF-8 JSON ({str(e).splitlines()[0][:80]})") from None
+    if not isinstance(obj, dict):  # a list, a scalar, or a whole message that is one tag
         raise ProtocolError("a message that is not a JSON object")
-    # The data once, as native float64 (one copy): every array of the message is a slice of it.
-    flat = np.frombuffer(blob, dtype="<f8", count=len(blob) // 8).astype(np.float64)
-    return _resolve(obj, flat, 0)
+    if header.count(b"[") + header.count(b"{") > _MAX_DEPTH and _nesting(header) > _MAX_DEPTH \
+            and _deeper(obj, 0):
+        raise ProtocolError(f"a message nested deeper than {_MAX_DEPTH}")
+    return obj
+
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_OTHERS = bytes(c for c in range(256) if c not in b'[]{}"')  # what the bracket count deletes
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # an opening bracket +1, a closing one -1 (int8)
+
+
+def _nesting(header: bytes) -> int:
+    """How deep the containers of a valid JSON text nest: a bound on the depth of every value in it
+    (a value inside n containers is at depth n, the root at 0).
+
+    In C and NumPy, no loop per character: keep only brackets and quotes; an adjacent pair of quotes
+    encloses no bracket, so deleting every such pair keeps the brackets inside strings inside quotes
+    (without a backslash, quotes alternate open and close). Usually no quote is left, and the nesting
+    is the highest running sum of +1 per opening and -1 per closing bracket. Otherwise (brackets in
+    strings, or escapes) strings are cut out by a regular expression first."""
+    kept = header.translate(None, _OTHERS)
+    brackets = kept.replace(b'""', b"")
+    if b'"' in brackets or b"\\" in header:
+        brackets = _STRING.sub(b"", header).translate(None, _OTHERS)
+    if not brackets:
+        return 0
+    return int(np.cumsum(np.frombuffer(brackets.translate(_STEPS), dtype=np.int8), dtype=np.int64).max())
+
+
+def _deeper(x: Any, depth: int) -> bool:
+    """Whether a decoded value, at ``depth``, holds anything deeper than ``_MAX_DEPTH`` (a resolved
+    array or non-finite float is one value, as its tag was). Only for texts that nest that deep, and
+    it stops at the first value too deep, so it recurses at most ``_MAX_DEPTH + 1`` levels."""
+    if depth > _MAX_DEPTH:
+        return True
+    if isinstance(x, dict):
+        return any(_deeper(v, depth + 1) for v in x.values())
+    if isinstance(x, list):
+        return any(_deeper(v, depth + 1) for v in x)
+    return False
 
 
 def _array(spec: Any, flat: np.ndarray) -> np.ndarray:
-    if not (isinstance(spec, list) and len(spec) == 3 and spec[0] in WIRE_DTYPES and isinstance(spec[1], list)
-            and all(type(n) is int and n >= 0 for n in spec[1]) and type(spec[2]) is int and spec[2] >= 0
-            and spec[2] % 8 == 0 and len(spec[1]) <= 32):
+    """The array a ``["float64", shape, offset]`` reference names: a view of ``flat``, checked first.
+
+    Called once per array of every answer, so the common one-dimensional shape takes a short path."""
+    if not (type(spec) is list and len(spec) == 3 and type(spec[0]) is str and spec[0] in WIRE_DTYPES):
         raise ProtocolError("a malformed array reference")
-    count = math.prod(spec[1])
-    start = spec[2] // 8
+    shape, offset = spec[1], spec[2]
+    if type(shape) is not list or type(offset) is not int or offset < 0 or offset % 8:
+        raise ProtocolError("a malformed array reference")
+    if len(shape) == 1:
+        count = shape[0]
+        if type(count) is not int or count < 0:  # bool is not an int here
+            raise ProtocolError("a malformed array reference")
+    elif len(shape) <= 32 and set(map(type, shape)) <= _INT and min(shape, default=0) >= 0:
+        count = math.prod(shape)
+    else:
+        raise ProtocolError("a malformed array reference")
+    start = offset // 8
     if start + count > len(flat):
         raise ProtocolError("an array reference past the end of the data sent")
-    return flat[start:start + count].reshape(spec[1])
-
-
-def _resolve(x: Any, blob: np.ndarray, depth: int) -> Any:
-    if depth > _MAX_DEPTH:
-        raise ProtocolError(f"a message nested deeper than {_MAX_DEPTH}")
-    if isinstance(x, dict):
-        if len(x) == 1 and "$array" in x:
-            return _array(x["$array"], blob)
-        if len(x) == 1 and "$float" in x:
-            if x["$float"] not in ("inf", "-inf", "nan"):
-                raise ProtocolError("a malformed float")
-            return float(x["$float"])
-        return {_unescape(k): _resolve(v, blob, depth + 1) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_resolve(v, blob, depth + 1) for v in x]
-    return x
+    view = flat[start:start + count]
+    return view if len(shape) == 1 else view.reshape(shape)
 
 
 def read_exact(read: Callable[[int], bytes], n: int) -> bytes | None:
