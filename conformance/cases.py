@@ -187,6 +187,11 @@ def bind_params(value: Any, params: Mapping[str, Any], convert: Callable[[Any], 
 
 def numbers(spec: Any, where: str) -> np.ndarray:
     """Explicit (nested) numbers as float64; anything else -- strings, bools, null, ragged -- is refused."""
+    return _numeric(spec, where).astype(np.float64)
+
+
+def _numeric(spec: Any, where: str) -> np.ndarray:
+    """``spec`` as NumPy reads it, when it is (nested) numbers; what ``numbers`` refuses, refused."""
     try:
         a = np.asarray(spec)
     except (TypeError, ValueError):
@@ -195,7 +200,7 @@ def numbers(spec: Any, where: str) -> np.ndarray:
         raise CaseFormatError(f"{where}: values must be numbers, got {_what(a)}")
     if a.ndim > MAX_NDIM:
         raise CaseFormatError(f"{where}: {a.ndim} dimensions; at most {MAX_NDIM}")
-    return a.astype(np.float64)
+    return a
 
 
 def _what(a: np.ndarray) -> str:
@@ -359,8 +364,8 @@ class Case:
 
     @functools.cached_property
     def id(self) -> str:  # a content hash; computed once (a case is frozen, and nothing edits its lists)
-        blob = json.dumps(self.payload(), sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return f"{self.family}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+        return _case_id(self.family, json.dumps(self.payload(), sort_keys=True, separators=(",", ":"),
+                                                allow_nan=False))
 
     def to_json(self) -> dict[str, Any]:
         d = self.payload()
@@ -529,57 +534,66 @@ def _walk(obj: Any, source: str, path: str) -> None:
     stack: list[tuple[Any, int, str]] = [(obj, 2, path)]
     while stack:
         obj, depth, path = stack.pop()
-        _require(depth <= MAX_DEPTH, f"{source}: nested deeper than {MAX_DEPTH} levels at {path}")
+        if depth > MAX_DEPTH:
+            raise CaseFormatError(f"{source}: nested deeper than {MAX_DEPTH} levels at {path}")
         if isinstance(obj, dict):
             stack.extend((v, depth + 1, f"{path}.{k}") for k, v in obj.items() if k != "values")
         elif isinstance(obj, list):
             stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(obj))
         elif _is_int(obj):
-            _require(-(2**63) <= obj < 2**63, f"{source}: {path}: integer out of range (|x| < 2**63)")
+            if not -(2**63) <= obj < 2**63:
+                raise CaseFormatError(f"{source}: {path}: integer out of range (|x| < 2**63)")
 
 
 def _shape(p: dict[str, Any], i: int, source: str) -> tuple[int, ...]:
     shape = p.get("shape")
-    _require(isinstance(shape, list) and all(_is_int(s) and s >= 0 for s in shape),
-             f"{source}: params[{i}].shape must be a list of non-negative ints")
-    _require(len(shape) <= MAX_NDIM, f"{source}: params[{i}].shape has {len(shape)} dimensions; at most {MAX_NDIM}")
-    _require(all(s <= MAX_ELEMENTS for s in shape) and math.prod(shape) <= MAX_ELEMENTS,
-             f"{source}: params[{i}].shape {shape} has {math.prod(shape)} elements; at most {MAX_ELEMENTS}")
+    if not (isinstance(shape, list) and all(_is_int(s) and s >= 0 for s in shape)):
+        raise CaseFormatError(f"{source}: params[{i}].shape must be a list of non-negative ints")
+    if len(shape) > MAX_NDIM:
+        raise CaseFormatError(f"{source}: params[{i}].shape has {len(shape)} dimensions; at most {MAX_NDIM}")
+    if not (all(s <= MAX_ELEMENTS for s in shape) and math.prod(shape) <= MAX_ELEMENTS):
+        raise CaseFormatError(f"{source}: params[{i}].shape {shape} has {math.prod(shape)} elements; "
+                              f"at most {MAX_ELEMENTS}")
     return tuple(shape)
 
 
 def _param_specs(params: Any, source: str) -> list[ParamSpec]:
-    _require(isinstance(params, list), f"{source}: 'params' must be a list")
-    _require(len(params) <= MAX_PARAMS, f"{source}: {len(params)} parameters; at most {MAX_PARAMS}")
+    if not isinstance(params, list):
+        raise CaseFormatError(f"{source}: 'params' must be a list")
+    if len(params) > MAX_PARAMS:
+        raise CaseFormatError(f"{source}: {len(params)} parameters; at most {MAX_PARAMS}")
     specs: list[ParamSpec] = []
     for i, p in enumerate(params):
-        _require(isinstance(p, dict) and isinstance(p.get("name"), str),
-                 f"{source}: params[{i}] needs a string 'name'")
-        _require(p["name"] not in {s.name for s in specs}, f"{source}: params[{i}]: name {p['name']!r} is repeated")
-        _require("values" in p, f"{source}: params[{i}] needs 'values'")
+        if not (isinstance(p, dict) and isinstance(p.get("name"), str)):
+            raise CaseFormatError(f"{source}: params[{i}] needs a string 'name'")
+        if p["name"] in {s.name for s in specs}:
+            raise CaseFormatError(f"{source}: params[{i}]: name {p['name']!r} is repeated")
+        if "values" not in p:
+            raise CaseFormatError(f"{source}: params[{i}] needs 'values'")
         specs.append(ParamSpec(p["name"], _shape(p, i, source), p["values"]))
     return specs
 
 
 def _grad_elements(step: Any, t: int, shapes: Mapping[str, tuple[int, ...]], source: str) -> int:
     """Validate the form of one step's gradients; their element count (nothing allocated)."""
-    _require(isinstance(step, dict) and set(step) == set(shapes),
-             f"{source}: grads[{t}] must give a gradient for every parameter {sorted(shapes)}")
+    if not (isinstance(step, dict) and set(step) == set(shapes)):
+        raise CaseFormatError(f"{source}: grads[{t}] must give a gradient for every parameter {sorted(shapes)}")
     total = 0
     for n, g in step.items():
         where = f"{source}: grads[{t}][{n}]"
-        _require(isinstance(g, dict) and len(g) == 1 and ("dense" in g or "sparse" in g),
-                 f"{where} must be {{'dense': ...}} or {{'sparse': ...}}")
+        if not (isinstance(g, dict) and len(g) == 1 and ("dense" in g or "sparse" in g)):
+            raise CaseFormatError(f"{where} must be {{'dense': ...}} or {{'sparse': ...}}")
         if "dense" in g:
             total += math.prod(shapes[n])
             continue
         sp = g["sparse"]
-        _require(isinstance(sp, dict) and set(sp) == {"indices", "values"},
-                 f"{where}: sparse is {{'indices': [...], 'values': ...}}")
-        _require(len(shapes[n]) >= 1, f"{where}: a 0-d parameter has no rows for a sparse gradient")
+        if not (isinstance(sp, dict) and set(sp) == {"indices", "values"}):
+            raise CaseFormatError(f"{where}: sparse is {{'indices': [...], 'values': ...}}")
+        if len(shapes[n]) < 1:
+            raise CaseFormatError(f"{where}: a 0-d parameter has no rows for a sparse gradient")
         idx, rows = sp["indices"], shapes[n][0]
-        _require(isinstance(idx, list) and all(_is_int(i) and 0 <= i < rows for i in idx),
-                 f"{where}: sparse indices must be a flat list of ints in [0, {rows})")
+        if not (isinstance(idx, list) and all(_is_int(i) and 0 <= i < rows for i in idx)):
+            raise CaseFormatError(f"{where}: sparse indices must be a flat list of ints in [0, {rows})")
         total += len(idx) * math.prod(shapes[n][1:])
     return total
 
@@ -616,57 +630,135 @@ def _check_groups(groups: list[Any], names: set[str], source: str) -> list[Any]:
     return lrs
 
 
+def _case_id(family: str, canonical: str) -> str:
+    """A case's ID from its family and its payload's canonical JSON (sorted keys, no spaces)."""
+    return f"{family}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+
+
+def _plain(d: Any, source: str) -> tuple[Any, str | None]:
+    """``check_plain(d, source)``, and, when it cost no extra pass, the canonical text of the payload
+    the case built from ``d`` will have if ``from_json`` accepts ``d`` (the text ``Case.id`` hashes),
+    else None.
+
+    ``check_plain`` encodes all of ``d`` to see that it is JSON data, and ``Case.id`` encodes its
+    payload again -- mostly the same numbers, and formatting numbers is most of what both cost. So
+    ``d`` is encoded once, as two objects: the fields the payload takes from ``d`` (with the defaults
+    ``from_json`` gives absent ones), canonically, and the rest (``id``, ``title``, anything else).
+    When both encode, ``d`` is JSON data (a string with a surrogate escape is left to
+    ``check_plain``'s own UTF-8 check), so ``check_plain`` would return ``d`` after its walk of the
+    fields; the walk is done here. Anything else -- not an object, a non-finite number, a type JSON
+    has no form for, keys that do not sort -- goes to ``check_plain`` itself, which says what is
+    wrong exactly as it always did (and no text is returned). A parameter entry with keys besides
+    name, shape and values (which ``payload()`` drops) also gives no text."""
+    if type(d) is not dict:
+        return check_plain(d, source), None
+    payload = {"format": d.get("format"), "kind": d.get("kind", "steps"), "clauses": d.get("clauses"),
+               "dtype": d.get("dtype"), "params": d.get("params"), "hyper": d.get("hyper", {}),
+               "groups": d.get("groups"), "grads": d.get("grads", [])}
+    if d.get("params_arg") is not None:
+        payload["params_arg"] = d["params_arg"]
+    rest = {k: v for k, v in d.items() if k not in payload}
+    try:
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        other = json.dumps(rest, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        return check_plain(d, source), None
+    if "\\ud" in text or "\\ud" in other:  # a surrogate's escape (or a backslash, then "ud")
+        return check_plain(d, source), None
+    _walk_fields(d, source)
+    params = payload["params"]  # an accepted entry holds name, shape and values: three keys, or more
+    exact = type(params) is list and all(type(p) is dict and len(p) == 3 for p in params)
+    return d, text if exact else None
+
+
+def _check_tensors(case: Case) -> None:
+    """What ``case.param_values()`` and ``case.gradients(t)`` for every step refuse, refused in the same
+    order with the same messages, without making the float64 arrays they return: every value NumPy
+    reads as numbers of at most MAX_NDIM dimensions, as many as its shape holds (a recipe: well formed)."""
+    shapes = {p.name: p.shape for p in case.params}
+
+    def check(spec: Any, shape: tuple[int, ...], where: str) -> None:  # materialize's checks
+        if isinstance(spec, dict):
+            check_random(spec, where)
+            return
+        a = _numeric(spec, where)
+        if a.shape != shape and a.size != math.prod(shape):  # reshape fails exactly when sizes differ
+            raise CaseFormatError(f"{where}: {a.size} values do not fit shape {list(shape)}")
+
+    for p in case.params:
+        check(p.values, p.shape, f"params[{p.name}]")
+    for step, grads in enumerate(case.grads):
+        for name, g in grads.items():
+            where = f"grads[{step}][{name}]"
+            if "sparse" in g:  # indices: a flat list of valid rows (checked by _grad_elements)
+                s = g["sparse"]
+                check(s["values"], (len(s["indices"]), *shapes[name][1:]), where)
+            else:
+                check(g["dense"], shapes[name], where)
+
+
 def from_json(d: Any, source: str = "case") -> Case:
     """Validate and build a Case; every problem is one ``CaseFormatError`` line naming the field.
 
     Sizes are checked before any tensor is allocated (MAX_* above).
     """
-    d = check_plain(d, source)
-    _require(isinstance(d, dict), f"{source}: a case is a JSON object")
-    _require(d.get("format") == FORMAT, f"{source}: 'format' must be {FORMAT!r}, got {_short(d.get('format'))}")
+    d, canonical = _plain(d, source)
+    if not isinstance(d, dict):
+        raise CaseFormatError(f"{source}: a case is a JSON object")
+    if d.get("format") != FORMAT:
+        raise CaseFormatError(f"{source}: 'format' must be {FORMAT!r}, got {_short(d.get('format'))}")
     kind = d.get("kind", "steps")
-    _require(kind in KINDS, f"{source}: 'kind' must be one of {KINDS}, got {_short(kind)}")
+    if kind not in KINDS:
+        raise CaseFormatError(f"{source}: 'kind' must be one of {KINDS}, got {_short(kind)}")
     clauses = d.get("clauses")
-    _require(isinstance(clauses, list) and clauses and all(isinstance(c, str) for c in clauses),
-             f"{source}: 'clauses' must be a non-empty list of clause IDs")
+    if not (isinstance(clauses, list) and clauses and all(isinstance(c, str) for c in clauses)):
+        raise CaseFormatError(f"{source}: 'clauses' must be a non-empty list of clause IDs")
     unknown = [c for c in clauses if c not in BY_ID]
-    _require(not unknown, f"{source}: unknown clause ID(s) {_short(unknown)}; see `adam-conformance clauses`")
+    if unknown:
+        raise CaseFormatError(f"{source}: unknown clause ID(s) {_short(unknown)}; see `adam-conformance clauses`")
     dtype = d.get("dtype")
-    _require(isinstance(dtype, str) and dtype in FORMATS,
-             f"{source}: 'dtype' must be one of {list(FORMATS)}, got {_short(dtype)}")
+    if not (isinstance(dtype, str) and dtype in FORMATS):
+        raise CaseFormatError(f"{source}: 'dtype' must be one of {list(FORMATS)}, got {_short(dtype)}")
     specs = _param_specs(d.get("params"), source)
     shapes = {s.name: s.shape for s in specs}
     hyper = d.get("hyper", {})
-    _require(isinstance(hyper, dict), f"{source}: 'hyper' must be an object")
+    if not isinstance(hyper, dict):
+        raise CaseFormatError(f"{source}: 'hyper' must be an object")
     bad = [k for k in hyper if k not in HYPER_KEYS]
-    _require(not bad, f"{source}: unknown hyperparameter(s) {_short(bad)}; allowed: {list(HYPER_KEYS)}")
+    if bad:
+        raise CaseFormatError(f"{source}: unknown hyperparameter(s) {_short(bad)}; allowed: {list(HYPER_KEYS)}")
     decoded = {k: decode_value(v, f"{source}: hyper.{k}") for k, v in hyper.items()}
     lrs = [decoded["learning_rate"]] if "learning_rate" in decoded else []
     groups = d.get("groups")
-    _require(groups is None or isinstance(groups, list), f"{source}: 'groups' must be a list or null")
+    if groups is not None and not isinstance(groups, list):
+        raise CaseFormatError(f"{source}: 'groups' must be a list or null")
     if groups is not None:
         lrs += _check_groups(groups, set(shapes), source)
     if d.get("params_arg") is not None:
         refs = _param_refs(decode_value(d["params_arg"], f"{source}: params_arg"))
-        _require(refs <= set(shapes), f"{source}: params_arg names parameters the case does not define: "
-                                      f"{_short(sorted(refs - set(shapes)))}")
+        if not refs <= set(shapes):
+            raise CaseFormatError(f"{source}: params_arg names parameters the case does not define: "
+                                  f"{_short(sorted(refs - set(shapes)))}")
     grads = d.get("grads", [])
-    _require(isinstance(grads, list), f"{source}: 'grads' must be a list (one object per step)")
-    _require(len(grads) <= MAX_STEPS, f"{source}: {len(grads)} steps; at most {MAX_STEPS}")
+    if not isinstance(grads, list):
+        raise CaseFormatError(f"{source}: 'grads' must be a list (one object per step)")
+    if len(grads) > MAX_STEPS:
+        raise CaseFormatError(f"{source}: {len(grads)} steps; at most {MAX_STEPS}")
     total = sum(math.prod(s.shape) for s in specs)
     total += sum(_grad_elements(step, t, shapes, source) for t, step in enumerate(grads))
     for lr in lrs:
         n = _lr_length(lr)
         total += n or 0
-        _require(kind != "steps" or n is None or n >= len(grads),
-                 f"{source}: a learning-rate sequence has {n} values for {len(grads)} steps")
-    _require(total <= MAX_ELEMENTS, f"{source}: {total} elements in parameters, gradients and learning rates; "
-                                    f"at most {MAX_ELEMENTS}")
+        if kind == "steps" and n is not None and n < len(grads):
+            raise CaseFormatError(f"{source}: a learning-rate sequence has {n} values for {len(grads)} steps")
+    if total > MAX_ELEMENTS:
+        raise CaseFormatError(f"{source}: {total} elements in parameters, gradients and learning rates; "
+                              f"at most {MAX_ELEMENTS}")
     case = Case(tuple(clauses), dtype, tuple(specs), kind, hyper, None if groups is None else tuple(groups),
                 d.get("params_arg"), tuple(grads), str(d.get("title", "")))
-    case.param_values()
-    for t in range(len(grads)):
-        case.gradients(t)
+    _check_tensors(case)
+    if canonical is not None:  # what Case.id computes, from the same text
+        case.__dict__["id"] = _case_id(case.family, canonical)
     if "id" in d and d["id"] != case.id:
         raise CaseFormatError(f"{source}: 'id' {_short(d['id'])} does not match the content ({case.id}); "
                               "the file was edited -- delete the 'id' field to accept the edit")

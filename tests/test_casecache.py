@@ -4,6 +4,7 @@ anything generation depends on changes the key; a damaged file is regenerated, n
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import hypothesis
@@ -68,7 +69,8 @@ def test_hypothesis_version_and_source_change_the_key(monkeypatch: pytest.Monkey
     assert casecache.cache_key(*SELECTION) != base
 
 
-@pytest.mark.parametrize("damage", ["truncated", "edited value", "other key", "not JSON", "empty"])
+@pytest.mark.parametrize("damage", ["truncated", "edited value", "other key", "not JSON", "empty", "edited number",
+                                    "NaN number", "edited id", "spaces"])
 def test_a_damaged_cache_is_regenerated(tmp_path: Path, damage: str) -> None:
     cases = generate(*SELECTION)
     calls, make = _counting(cases)
@@ -81,6 +83,27 @@ def test_a_damaged_cache_is_regenerated(tmp_path: Path, damage: str) -> None:
         last = json.loads(lines[-1])
         last["hyper"] = {**last["hyper"], "eps": 0.5}  # content edited, id kept: must not be trusted
         path.write_text("\n".join([*lines[:-1], json.dumps(last)]))
+    elif damage == "edited number":  # one gradient value, by one ulp: the id kept must not match
+        last = json.loads(lines[-1])
+        grad = next(g for step in last["grads"] for g in step.values() if "dense" in g)
+        if not isinstance(grad["dense"], list):  # a 0-d parameter's gradient
+            grad["dense"] = math.nextafter(grad["dense"], math.inf)
+        else:
+            flat = grad["dense"]
+            while isinstance(flat[0], list):
+                flat = flat[0]
+            flat[0] = math.nextafter(flat[0], math.inf)
+        path.write_text("\n".join([*lines[:-1], json.dumps(last)]))
+    elif damage == "NaN number":
+        last = json.loads(lines[-1])
+        last["grads"][0] = {n: {"dense": float("nan")} for n in last["grads"][0]}
+        path.write_text("\n".join([*lines[:-1], json.dumps(last)]))  # a NaN literal in the line
+    elif damage == "edited id":
+        last = json.loads(lines[-1])
+        last["id"] = last["id"][:-1] + ("0" if last["id"][-1] != "0" else "1")
+        path.write_text("\n".join([*lines[:-1], json.dumps(last)]))
+    elif damage == "spaces":  # the same content spelt otherwise: still these cases, nothing regenerated
+        path.write_text("\n".join([lines[0], *(json.dumps(json.loads(x), indent=None) for x in lines[1:]), ""]))
     elif damage == "other key":
         path.write_text("\n".join([lines[0].replace('"key": "', '"key": "0'), *lines[1:]]))
     elif damage == "not JSON":
@@ -88,8 +111,21 @@ def test_a_damaged_cache_is_regenerated(tmp_path: Path, damage: str) -> None:
     else:
         path.write_text("")
     got = casecache.cached(tmp_path, *SELECTION, make)
-    assert calls[0] == 2 and [c.id for c in got] == [c.id for c in cases]
+    assert calls[0] == (1 if damage == "spaces" else 2) and [c.id for c in got] == [c.id for c in cases]
     assert [c.id for c in casecache.read(path, casecache.cache_key(*SELECTION)) or []] == [c.id for c in cases]
+
+
+def test_cached_cases_carry_the_ids_of_their_content(tmp_path: Path) -> None:
+    """The loader gives each case its ID from the encoding that checks it (no second pass): the hash of
+    the content, as the case itself computes it."""
+    cases = generate(*SELECTION)
+    casecache.cached(tmp_path, *SELECTION, lambda: cases)
+    got = casecache.read(next(tmp_path.glob("cases-*.jsonl")), casecache.cache_key(*SELECTION))
+    assert got is not None and len(got) == len(cases)
+    for case, made in zip(got, cases, strict=True):
+        given = case.id
+        del case.__dict__["id"]
+        assert case.id == given == made.id and case.payload() == made.payload()
 
 
 def test_an_unwritable_cache_dir_still_gives_the_cases(tmp_path: Path) -> None:
