@@ -75,8 +75,8 @@ def encode(message: dict[str, Any]) -> bytes:
             return {_escape(str(k)): walk(v) for k, v in x.items()}  # own tags can never be confused with data
         if isinstance(x, (list, tuple)):
             return [walk(v) for v in x]
-        if isinstance(x, float) and not math.isfinite(x):
-            return {"$float": repr(x)}
+        if isinstance(x, float) and not math.isfinite(x):  # np.float64 too (a float subclass: repr "np.float64(nan)")
+            return {"$float": repr(float(x))}
         if isinstance(x, (np.floating, np.integer, np.bool_)):
             return walk(x.item())
         return x

@@ -236,3 +236,13 @@ def test_the_text_nesting_is_the_container_nesting(x: Any, ascii_only: bool, spa
     """Brackets, quotes and backslashes inside strings never change the count (escaped or not)."""
     text = json.dumps(x, ensure_ascii=ascii_only, separators=(", ", ": ") if spaced else (",", ":"))
     assert ipc._nesting(text.encode()) == containers(x)
+
+
+@pytest.mark.parametrize("value", [np.float64("nan"), np.float64("inf"), np.float64("-inf"), np.float32("nan")])
+def test_non_finite_numpy_scalars_round_trip(value: object) -> None:
+    """A non-finite NumPy scalar in an answer (np.float64 is a float subclass; its repr under NumPy 2 is
+    ``np.float64(nan)``) must arrive as the float it is, not as a malformed-float protocol error."""
+    (got,) = ipc.FrameReader().feed(ipc.encode({"x": value, "xs": [value]}))
+    want = float(value)  # type: ignore[arg-type]
+    for x in (got["x"], got["xs"][0]):
+        assert type(x) is float and (x == want or (np.isnan(x) and np.isnan(want)))
