@@ -9,8 +9,9 @@ generation, and later runs (``--repeat``) read the case set back, as every run a
 
 Each run is the real CLI in a subprocess (``adam-conformance run``, whole-process wall time, imports
 included) with the committed baseline; the figures come from the run.json it writes. Printed per
-adapter: cases, the implementation's own seconds (construct + steps, measured in its worker), worker
-start seconds, compilations; for the run: generation, judging (reference + error model +
+adapter: cases, the implementation's own seconds (the adapter's run(): construct + steps, measured in
+its worker), worker start seconds, the worker's framework seconds around it (building each case,
+converting each outcome), compilations; for the run: generation, judging (reference + error model +
 comparison), waiting on workers, writing, and the two ratios the performance targets are stated in
 (docs/performance.md). A benchmark, not a test: nothing here asserts a time.
 """
@@ -48,19 +49,23 @@ def run_once(adapters: list[str], out: Path, extra: list[str]) -> tuple[float, d
 
 
 def report(wall: float, meta: dict) -> str:
-    rows = [f"{'adapter':28} {'cases':>6} {'own s':>8} {'start s':>8} {'compiles':>9} {'restarts':>8}"]
+    rows = [f"{'adapter':28} {'cases':>6} {'own s':>8} {'start s':>8} {'worker fw s':>11} {'compiles':>9} "
+            f"{'restarts':>8}"]
     slowest = 0.0
     for a in meta.get("adapters", []):
         own, start = a.get("seconds") or 0.0, a.get("start_seconds") or 0.0
         slowest = max(slowest, own + start)
         rows.append(f"{a.get('name', '?')[:28]:28} {a.get('cases_run', 0):6d} {own:8.2f} {start:8.2f} "
-                    f"{a.get('compilations')!s:>9} {a.get('worker_restarts', 0):8d}")
+                    f"{a.get('worker_framework_seconds') or 0.0:11.2f} {a.get('compilations')!s:>9} "
+                    f"{a.get('worker_restarts', 0):8d}")
     t = meta.get("timing", {})
     rows.append("")
     rows.append(f"whole process wall {wall:.2f} s; gate wall {meta.get('wall_seconds', 0):.2f} s; "
                 f"cases {meta.get('cases')}")
     rows.append("framework: " + ", ".join(f"{k.removesuffix('_seconds')} {v:.2f} s" for k, v in t.items()
-                                          if isinstance(v, (int, float))))
+                                          if k.endswith("_seconds") and isinstance(v, (int, float))))
+    if t.get("explainer_answers") is not None:
+        rows.append(f"failures explained in the explainer process: {t['explainer_answers']}")
     if slowest > 0:
         rows.append(f"ratio: whole-process wall / slowest adapter's (start + own) = {wall / slowest:.2f} x")
     return "\n".join(rows)

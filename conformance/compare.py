@@ -132,9 +132,10 @@ class Prepared:
         return self._alts[size]
 
 
-def judge(case: Case, exp: Expected | Prepared, out: Outcome) -> Verdict:
+def judge(case: Case, exp: Expected | Prepared, out: Outcome, explain: bool = True) -> Verdict:
     """The verdict of one outcome. ``exp`` is the reference's answer, or a ``Prepared`` one when several
-    outcomes of the same case are judged: its bounds are then computed once.
+    outcomes of the same case are judged: its bounds are then computed once. ``explain`` False: a FAIL is
+    left for the caller to explain (``explanation``, ``apply_explanation``).
 
     >>> from conformance import cases, expected, judge
     >>> # v = judge(case, expected(case), adapter.run(case)); v.verdict in ("PASS", "FAIL", ...)
@@ -154,13 +155,19 @@ def judge(case: Case, exp: Expected | Prepared, out: Outcome) -> Verdict:
     if case.kind == "construct":
         return Verdict(PASS, "constructed, as the spec requires")
     v = _judge_trajectory(prep, out)
-    if v.verdict == FAIL:
+    if v.verdict == FAIL and explain:
         _explain(prep, out, v)
     return v
 
 
 def _explain(prep: Prepared, out: Ran, v: Verdict) -> None:
-    """Charge the failure to the clause whose alternative reading the trajectory does satisfy.
+    """Charge the failure to the clause whose alternative reading the trajectory does satisfy."""
+    apply_explanation(v, explanation(prep, out))
+
+
+def explanation(prep: Prepared, out: Ran) -> tuple[list[str], list[str]] | None:
+    """The alternative reading a failing trajectory satisfies: (the clauses it charges, sorted; the
+    readings' texts), or None when none does.
 
     Single readings are tried before pairs (the simpler explanation first); among the readings of one
     size that pass, the best fit -- the smallest worst error/bound ratio -- is the one charged, so two
@@ -176,11 +183,17 @@ def _explain(prep: Prepared, out: Ran, v: Verdict) -> None:
         if fits:
             break
     if not fits:
-        return
+        return None
     _, readings = min(fits, key=lambda x: x[0])
-    v.extra["deviates"] = sorted({r.clause for r in readings})
-    v.extra["explained_by"] = [r.text for r in readings]
-    v.message = f"{v.message}; consistent with: {'; '.join(r.text for r in readings)}"
+    return sorted({r.clause for r in readings}), [r.text for r in readings]
+
+
+def apply_explanation(v: Verdict, found: tuple[list[str], list[str]] | None) -> None:
+    """Record on a FAIL verdict what ``explanation`` found (nothing when it found nothing)."""
+    if found is None:
+        return
+    v.extra["deviates"], v.extra["explained_by"] = list(found[0]), list(found[1])
+    v.message = f"{v.message}; consistent with: {'; '.join(found[1])}"
 
 
 def _where_raised(out: Raised) -> str:
@@ -214,10 +227,15 @@ def _shape_problem(case: Case, out: Ran, names: Sequence[str]) -> str | None:
 QUANTITIES = ("w", "m", "v")
 
 
+QUICK_WHOLE = 16  # a trajectory this short is compared whole even by a caller that stops early (one pass
+# over a few rows costs less than several)
+
+
 def _chunks(n: int, quick: bool) -> list[tuple[int, int]]:
     """Step ranges to compare at once: all of them, or (``quick``: a caller that stops at the first failing
-    step) 1, 2, 4, ... steps at a time, so an early failure costs little."""
-    if not quick:
+    step, on a trajectory longer than QUICK_WHOLE) 1, 2, 4, ... steps at a time, so an early failure costs
+    little."""
+    if not quick or n <= QUICK_WHOLE:
         return [(0, n)] if n else []
     out, lo, k = [], 0, 1
     while lo < n:

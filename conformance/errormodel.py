@@ -380,11 +380,11 @@ def _step(c: _Ctx, t: int, tr: ref.StepTrace, prev: tuple[np.ndarray, np.ndarray
           e_prev: Bounds, g_abs: np.ndarray, dg_in: np.ndarray, gc: bool, dlr: float) -> Bounds:
     """One update t's errors, from the state before it (``prev``: w, m, v) and its errors (``e_prev``)."""
     shape = (-1,) + (1,) * np.ndim(tr.w)
-    one = [np.asarray(a, dtype=np.float64)[None] for a in (tr.w, tr.m, tr.v, tr.g_eff, *prev, g_abs, dg_in)]
-    cols = [np.asarray([x], dtype=np.float64).reshape(shape)
-            for x in (tr.weight_decay, c.eps, *_scalars(c, tr.lr, t, dlr))]
-    x = _Cols(*one, [t], *cols)
     with np.errstate(all="ignore"):
+        one = [np.asarray(a, dtype=np.float64)[None] for a in (tr.w, tr.m, tr.v, tr.g_eff, *prev, g_abs, dg_in)]
+        cols = [np.asarray([x], dtype=np.float64).reshape(shape)
+                for x in (tr.weight_decay, c.eps, *_scalars(c, tr.lr, t, dlr))]
+        x = _Cols(*one, [t], *cols)
         b = _steps(c, x, e_prev, _gradient_error(c, x, gc, np.asarray(e_prev.w)[None]))
         return Bounds(*(np.where(np.isnan(q[0]), np.inf, q[0]) for q in b))
 

@@ -38,6 +38,7 @@ from .clauses import SPEC, SPEC_VERSION, select
 from .corpus import corpus_cases
 from .dtypes import parse_dtypes
 from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, OutputPathError, UsageError
+from .explainer import Explainer
 from .model import Event, Record
 from .records import META, RESULTS, RecordWriter, atomic_write, read_records, write_json
 from .workers import DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Limits, new_token
@@ -46,6 +47,8 @@ OnEvent = Callable[[Event], None]
 BAD_VERDICTS = ("FAIL", "ERROR", "XPASS")
 CACHE_ENV = "ADAM_CONFORMANCE_CASE_CACHE"  # where generated case sets are kept when --cache-dir is not given
 JAX_CACHE_ENV = "ADAM_CONFORMANCE_JAX_CACHE"  # JAX's persistent compilation cache for the optax workers
+EXPLAINER_MIN = 400  # (step case, adapter) pairs from which a run explains its FAILs in a second process:
+# below, starting one (~0.3 s of CPU) costs more than explaining in the gate
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,7 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
     cases: list[Case] = []
     all_cases: list[Case] = []
     judged: dict[tuple[str, str], dict[str, Any]] = {}
+    explainer: Explainer | None = None
     writing = False  # results.jsonl is the gate's from here on
     try:
         g0 = time.monotonic()
@@ -322,7 +326,17 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
         skip = {(r["case_id"], r["adapter"]) for r in previous}
         expectations = runner.Expectations(cases)
         sends = runner.Submissions(cases, skip)
-        runner.wait_described(handles, expectations.step, None if cfg.explore else sends)
+        steps = sum(1 for c in cases if c.kind != "construct") * len(handles)
+        if not cfg.explore and steps >= EXPLAINER_MIN:  # it imports while the workers do (docs/performance.md)
+            explainer = Explainer.start()
+
+        def idle() -> bool:  # prepare cases; once all are, import the report libraries (in a thread: the
+            if expectations.step():  # workers' answers must not wait on an import)
+                return True
+            _warm_reports()
+            return False
+
+        runner.wait_described(handles, idle, None if cfg.explore else sends)
         timing["start_wait_seconds"] = round(time.monotonic() - g0 - timing["generation_seconds"], 3)
         handles, problems, warnings = _screen(handles, cfg, on_event)
         if cfg.resume:
@@ -361,7 +375,7 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
 
         tracer = _tracer()
         _warm_reports()
-        run = runner.Runner(handles, on_record, progress, tracer)
+        run = runner.Runner(handles, on_record, progress, tracer, explainer)
         _emit(on_event, "phase", "running cases", total=total)
         try:
             with RecordWriter(p.out, append=cfg.resume) as writer:
@@ -375,7 +389,8 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
                        "prepare_seconds": round(run.timing.prepare_seconds, 3),
                        "write_seconds": round(run.timing.write_seconds, 3),
                        "wait_seconds": round(run.timing.wait_seconds, 3),
-                       "ipc_seconds": round(dispatcher.ipc_seconds, 3)})
+                       "ipc_seconds": round(dispatcher.ipc_seconds, 3),
+                       "explainer_answers": None if explainer is None else explainer.answered})
         if p.entries:
             bl.recount(p.entries, records)
         if complete and cfg.shrink:
@@ -385,6 +400,8 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
         _emit(on_event, "warning", "interrupted")
         complete = False
     finally:
+        if explainer is not None:
+            explainer.close()
         dispatcher.close(token)
         if cfg.jax_cache is not None:
             if saved_env is None:
@@ -452,7 +469,9 @@ def _recharge(records: list[dict[str, Any]], judged: dict[tuple[str, str], dict[
 
 def _warm_reports() -> None:
     """Import the report libraries (pandas, matplotlib, jinja2: about a second) in a daemon thread while
-    the run waits on its workers, instead of after the verdict, when everybody waits on the reports."""
+    the run waits on its workers, instead of after the verdict, when everybody waits on the reports: as
+    soon as every case is prepared while the workers start (the gate is idle then), else when the run
+    begins."""
     def load() -> None:
         try:
             from .report import html, render  # noqa: F401
@@ -460,6 +479,8 @@ def _warm_reports() -> None:
             pass
 
     global _WARM
+    if _WARM is not None and _WARM.is_alive():  # already importing (a later call finds them imported)
+        return
     _WARM = threading.Thread(target=load, name="warm-reports", daemon=True)
     _WARM.start()
 

@@ -38,6 +38,44 @@ class ProtocolError(ValueError):
 def encode(message: dict[str, Any]) -> bytes:
     """One frame for ``message``; numpy arrays anywhere inside go to the blob as float64 bytes.
 
+    A worker's answer (``"type": "result"``, built by ``worker.outcome_to_wire``: every key a str) is
+    mostly arrays in small dicts: the C JSON encoder walks it and hands each array (and NumPy scalar) to
+    a hook. Whenever that could differ from the walk below -- a non-finite float, a key or string
+    starting with "$" (the wire's tags), anything the hook cannot take -- the walk encodes the message
+    instead, so the bytes are always the walk's (tests/test_ipc.py holds both to that)."""
+    chunks: list[bytes] = []
+    size = 0
+    refs = 0
+
+    def hook(x: Any) -> Any:
+        nonlocal size, refs
+        if isinstance(x, np.ndarray):
+            data = np.ascontiguousarray(x, dtype="<f8").tobytes()
+            chunks.append(data)
+            ref = {"$array": ["float64", list(x.shape), size]}
+            size += len(data)
+            refs += 1
+            return ref
+        if isinstance(x, (np.floating, np.integer, np.bool_)):
+            return x.item()
+        raise TypeError(type(x).__name__)
+
+    if type(message) is not dict or message.get("type") != "result":
+        return _walk_encode(message)
+    try:
+        text = json.dumps(message, default=hook, allow_nan=False, separators=(",", ":"))
+        if text.count('"$') == refs:
+            header = text.encode()
+            blob = b"".join(chunks)
+            return _HEAD.pack(MAGIC, len(header), len(blob)) + header + blob
+    except (TypeError, ValueError, RecursionError):
+        pass
+    return _walk_encode(message)
+
+
+def _walk_encode(message: dict[str, Any]) -> bytes:
+    """``encode``, by a walk over every value.
+
     The gate encodes every case it sends, and a case is mostly small dicts and lists of numbers: the
     plain types are looked at first, by exact type, and a list of plain ints and finite floats goes to
     the JSON encoder as it is (its sum is finite only when every float in it is), without a look at

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.base import AdapterInfo, Outcome, Support, Unsupported
+from adapters.base import AdapterInfo, Outcome, Ran, Support, Unsupported
 
 from . import protocol
 from .cases import Case
 from .clauses import BY_ID
-from .compare import ERROR, UNSUPPORTED, Prepared, Verdict, judge
+from .compare import ERROR, UNSUPPORTED, Prepared, Verdict, apply_explanation, explanation, judge
 from .expected import expected
+from .explainer import Explainer
 from .records import RESULTS, RecordWriter, dumps
 from .workers import AdapterPool, Answer, Dispatcher, Job, Limits
 
@@ -39,7 +40,8 @@ class AdapterHandle:
     pool: AdapterPool
     dispatcher: Dispatcher
     cases_run: int = 0
-    seconds: float = 0.0  # the implementation's own time: construct + steps, measured in the worker
+    seconds: float = 0.0  # the implementation's own time: the adapter's run() (construct + steps), in the worker
+    framework_seconds: float = 0.0  # the worker's work around it: building each case, converting each outcome
 
     @property
     def described(self) -> dict[str, Any]:
@@ -72,6 +74,7 @@ class AdapterHandle:
     def meta(self) -> dict[str, Any]:
         return {**self.described, "spec": self.spec, "cases_run": self.cases_run, "seconds": round(self.seconds, 3),
                 "start_seconds": None if self.pool.start_seconds is None else round(self.pool.start_seconds, 3),
+                "worker_framework_seconds": round(self.framework_seconds, 3),
                 "compilations": self.compilations, "worker_restarts": self.pool.respawns}
 
 
@@ -159,6 +162,9 @@ def record_of(case: Case, h: AdapterHandle, v: Verdict, seconds: float, unsuppor
     if v.extra.get("trace") is not None:
         rec["trace"] = v.extra["trace"]
     return rec
+
+
+PUMP_EVERY = 0.01  # seconds of judging between top-ups of the workers' queues (a worker runs a case in ~2 ms)
 
 
 class Expectations:
@@ -266,13 +272,14 @@ class Runner:
     """Runs cases over adapter handles; ``on_record`` sees (and may annotate) each record before it is written."""
 
     def __init__(self, handles: Sequence[AdapterHandle], on_record: Callable[[dict[str, Any], Case], None] | None
-                 = None, progress: Callable[[int], None] | None = None, tracer: Callable[..., Any] | None = None
-                 ) -> None:
+                 = None, progress: Callable[[int], None] | None = None, tracer: Callable[..., Any] | None = None,
+                 explainer: Explainer | None = None) -> None:
         self.handles, self.on_record, self.progress, self.tracer = list(handles), on_record, progress, tracer
+        self.explainer = explainer  # FAILs explained beside the gate (``conformance.explainer``), if given
         self.records: list[dict[str, Any]] = []  # what the verdict is computed from
         self.timing = Timing()
 
-    def _verdict(self, case: Case, exp: Prepared, h: AdapterHandle, ans: Answer) -> Verdict:
+    def _verdict(self, case: Case, exp: Prepared, h: AdapterHandle, ans: Answer, explain: bool = True) -> Verdict:
         if ans.fault is not None:
             return Verdict(ERROR, ans.message, error_kind=ans.fault)
         try:
@@ -282,7 +289,7 @@ class Runner:
         if isinstance(out, Unsupported):
             return Verdict(UNSUPPORTED, out.reason)
         try:
-            v = judge(case, exp, out)
+            v = judge(case, exp, out, explain)
         except Exception as e:  # a valid-looking outcome the judge cannot digest: that adapter's record only
             return Verdict(ERROR, f"{OUTCOME_BLAME}: judging it raised {type(e).__name__}: {str(e)[:200]}",
                            error_kind="protocol")
@@ -324,7 +331,38 @@ class Runner:
         d = self.handles[0].dispatcher if self.handles else None
         flushed = 0
         ahead = True
+        ex = self.explainer
+        waiting: dict[int, tuple[int, int, Verdict, float, Answer]] = {}  # explainer key -> (case, adapter, ...)
+
+        def finish(key: int, found: Any, explained: bool) -> None:
+            ci, hi, v, secs, ans = waiting.pop(key)
+            case, h = cases[ci], self.handles[hi]
+            t1 = time.perf_counter()
+            if explained:
+                apply_explanation(v, found)
+            else:  # the explainer is gone: explain it here, exactly as judge() would have
+                try:
+                    out = protocol.outcome(ans.wire, case)
+                    assert isinstance(out, Ran)
+                    apply_explanation(v, explanation(exps.get(ci), out))
+                except Exception as e:  # as in _verdict: that adapter's record only
+                    v = Verdict(ERROR, f"{OUTCOME_BLAME}: judging it raised {type(e).__name__}: {str(e)[:200]}",
+                                error_kind="protocol")
+            self.timing.judge_seconds += time.perf_counter() - t1
+            slots[ci][hi] = record_of(case, h, v, secs)
+            left[ci] -= 1
+
+        def collect() -> None:
+            if ex is None or not waiting:
+                return
+            for key, found in ex.poll():
+                finish(key, found, True)
+            if ex.broken:
+                for key in list(waiting):
+                    finish(key, None, False)
+
         while True:
+            collect()
             batch: list[dict[str, Any]] = []
             while flushed < n and left[flushed] == 0:
                 batch += self._annotate(cases[flushed], slots[flushed], done_pairs[flushed])
@@ -340,15 +378,23 @@ class Runner:
                     self.records.append(rec)
                     if self.progress:
                         self.progress(1)
-            if outstanding == 0 or d is None:
+            if (outstanding == 0 or d is None) and not waiting:
                 self.timing.prepare_seconds = exps.seconds
                 break
             t0 = time.perf_counter()
-            answers = sends.take_backlog() or d.poll(0.0 if ahead else 0.2)
+            if outstanding == 0 or d is None:  # only explanations to wait for
+                time.sleep(0.002)
+                answers = []
+            else:
+                answers = sends.take_backlog() or d.poll(0.0 if ahead else (0.005 if waiting else 0.2))
             self.timing.wait_seconds += time.perf_counter() - t0
             if not answers and ahead:  # nothing back yet: prepare a case ahead instead of waiting
                 ahead = exps.step()
+            pumped = time.perf_counter()
             for pool, ans in answers:
+                if time.perf_counter() - pumped > PUMP_EVERY:  # a long batch: take what is back (which frees
+                    sends.backlog += d.poll(0.0)  # queue slots) and keep the workers' queues full
+                    pumped = time.perf_counter()
                 if ans is None or ans.job.key < 0 or id(pool) not in index:
                     continue
                 hi = index[id(pool)]
@@ -357,13 +403,21 @@ class Runner:
                 case = cases[ci]
                 prep = exps.get(ci)
                 t1 = time.perf_counter()
-                v = self._verdict(case, prep, h, ans)
+                v = self._verdict(case, prep, h, ans, explain=ex is None or ex.broken)
                 self.timing.judge_seconds += time.perf_counter() - t1
                 h.cases_run += 1
                 h.seconds += ans.seconds
+                h.framework_seconds += ans.framework
+                outstanding -= 1
+                if v.verdict == "FAIL" and "deviates" not in v.extra and ex is not None and not ex.broken \
+                        and prep.expected.trajectory is not None and case.kind != "construct":
+                    key = ci * len(self.handles) + hi
+                    waiting[key] = (ci, hi, v, ans.seconds, ans)
+                    if not ex.submit(key, case, ans.wire):
+                        finish(key, None, False)
+                    continue
                 slots[ci][hi] = record_of(case, h, v, ans.seconds)
                 left[ci] -= 1
-                outstanding -= 1
 
     def _annotate(self, case: Case, row: list[dict[str, Any] | None], done: list[bool]) -> list[dict[str, Any]]:
         """A finished case's records, in adapter order, annotated (baseline, saved case file)."""

@@ -38,8 +38,9 @@ from . import ipc
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_LOAD_TIMEOUT = 120.0  # importing torch/jax/MindSpore and probing: far shorter than a case budget
 DEFAULT_MEMORY_MB = 6144  # per worker (RSS); MindSpore's graph caches stay near 2 GB in a default run
-DEPTH = 32  # cases sent ahead to each worker, so it never waits on the gate (a slow judgement, a batch
-# written, a case prepared: tens of ms at most, while 32 quick cases take a worker ~80 ms)
+DEPTH = 256  # cases sent ahead to each worker, so it never waits on the gate (a batch of answers judged,
+# failures explained, records written: a few hundred ms at most, while 256 quick cases take a worker ~0.6 s;
+# at 32 a one-adapter run's worker waited 0.4-0.8 s in all)
 TOKEN_ENV = "ADAM_CONFORMANCE_RUN"
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "GLOG_v": "4",
               "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
@@ -94,6 +95,7 @@ class Answer:
     compilations: int | None = None
     fault: str | None = None  # error kind: timeout, crashed, memory, protocol, load
     message: str = ""
+    framework: float = 0.0  # the worker's own work around the adapter (building the case, converting the outcome)
 
 
 @dataclass
@@ -112,6 +114,12 @@ class Proc:
     began: float = 0.0
     idle_since: float = 0.0  # when it last had nothing running while cases were queued to it
     dead: bool = False
+
+
+def _seconds(said: Any) -> float:
+    """A duration a worker reports about itself (shown, never used to decide anything): 0 unless a real number."""
+    ok = isinstance(said, (int, float)) and not isinstance(said, bool) and math.isfinite(said) and said >= 0
+    return float(said) if ok else 0.0
 
 
 def _rss_mb(pid: int) -> float:
@@ -199,7 +207,7 @@ class AdapterPool:
                 log.close()  # type: ignore[union-attr]
         assert popen.stdin is not None
         wfd = popen.stdin.fileno()
-        _widen(wfd)  # requests: DEPTH cases ahead fit without partial writes
+        _widen(wfd)  # requests: many cases ahead in one write (a full pipe is written as it drains)
         os.set_blocking(r, False)
         os.set_blocking(wfd, False)
         p = Proc(popen, r, wfd, ipc.FrameReader(self.limits.max_outcome_mb << 20), time.monotonic(), log_path, first)
@@ -287,13 +295,15 @@ class Dispatcher:
         while len(live) < min(want, max(1, len(pool.pending))):
             live.append(pool.spawn(first=pool.described is None and not live))
             self._watch(pool)
-        for p in sorted(live, key=lambda q: len(q.inflight)):
-            while pool.pending and len(p.inflight) < DEPTH:
-                job = pool.pending.popleft()
-                if not p.inflight:
-                    p.idle_since = time.monotonic()
-                p.inflight.append(job)
-                p.outbuf += job.frame()
+        while pool.pending:  # one at a time to the least loaded worker: -j workers share the cases evenly
+            p = min(live, key=lambda q: len(q.inflight))
+            if len(p.inflight) >= DEPTH:
+                break
+            job = pool.pending.popleft()
+            if not p.inflight:
+                p.idle_since = time.monotonic()
+            p.inflight.append(job)
+            p.outbuf += job.frame()
 
     def _flush(self, pool: AdapterPool, p: Proc) -> bool:
         while p.outbuf:
@@ -307,8 +317,8 @@ class Dispatcher:
         return True
 
     # -- the loop --
-    def poll(self, timeout: float = 0.2) -> list[tuple[AdapterPool, Answer | None]]:
-        """Answers that arrived (``(pool, None)`` when a pool's description arrived)."""
+    def _pump(self) -> list[tuple[AdapterPool, Answer | None]]:
+        """Top up every worker's queue; faults (a worker found dead) are returned."""
         out: list[tuple[AdapterPool, Answer | None]] = []
         for pool in self.pools:
             self._feed(pool)
@@ -316,6 +326,11 @@ class Dispatcher:
             for p in pool.live:
                 if not self._flush(pool, p):
                     self._died(pool, p, out)
+        return out
+
+    def poll(self, timeout: float = 0.2) -> list[tuple[AdapterPool, Answer | None]]:
+        """Answers that arrived (``(pool, None)`` when a pool's description arrived)."""
+        out = self._pump()
         events = self.sel.select(timeout) if self._registered else (time.sleep(min(timeout, 0.05)) or [])
         t0 = time.perf_counter()
         for key, _ in events:
@@ -381,11 +396,9 @@ class Dispatcher:
             job = p.inflight.popleft()
             p.idle_since = time.monotonic()
             p.running = None
-            seconds = msg.get("seconds")
             comps = msg.get("compilations")
-            ans = Answer(job, msg.get("outcome"), float(seconds) if isinstance(seconds, (int, float))
-                         and not isinstance(seconds, bool) else 0.0,
-                         comps if type(comps) is int else None)
+            ans = Answer(job, msg.get("outcome"), _seconds(msg.get("seconds")), comps if type(comps) is int else None,
+                         framework=_seconds(msg.get("framework_seconds")))
             if ans.compilations is not None:
                 pool.compilations = ans.compilations
             # The worker's own reading, taken when the case ended: the gate's, taken now, may already

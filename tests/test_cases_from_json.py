@@ -164,3 +164,16 @@ def test_tensor_checks_refuse_what_materializing_refuses(name: str) -> None:
     with pytest.raises(CaseFormatError) as new:
         from_json(d)
     assert str(new.value) == str(old.value) and str(new.value).startswith(message), str(new.value)
+
+
+def test_trusted_builds_the_case_to_json_wrote() -> None:
+    """A worker builds its request's case with ``cases.trusted`` (no second validation): for every kind of
+    case the gate sends -- generated steps and validation cases, corpus cases -- it is the same case, with
+    the same id and the same JSON."""
+    clauses = ["UPD-MOMENTS", "UPD-EPS", "GRP-LR", "SPR-DECAY", "LR-SCHEDULE", "VAL-GROUP"]
+    sample = generate(clauses, ["float32", "bfloat16"], 0, 2)
+    sample += corpus_cases()[:20]
+    assert len(sample) > 30
+    for case in sample:
+        got = cases.trusted(json.loads(json.dumps(case.to_json())))  # as it arrives: through JSON
+        assert got == case and got.id == case.id and got.to_json() == case.to_json(), case.id

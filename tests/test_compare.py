@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from adapters.base import Ran, StepState
+from conformance import compare
 from conformance.compare import ERROR, FAIL, PASS, Prepared, Verdict, _judge_trajectory, _shape_problem, judge
 from conformance.dtypes import fmt, rounded, ulp_distance
 from conformance.errormodel import trajectory_bounds
@@ -125,7 +126,10 @@ def _same(new: Verdict, old: Verdict) -> None:
         assert new.extra.get("first_failing_step") == old.extra.get("first_failing_step")
 
 
-def test_the_judge_agrees_with_a_step_by_step_reading(judged: list[tuple[Any, Any, Ran]]) -> None:
+@pytest.mark.parametrize("whole", [compare.QUICK_WHOLE, 0])  # 0: a quick judge goes 1, 2, 4, ... steps at a time
+def test_the_judge_agrees_with_a_step_by_step_reading(judged: list[tuple[Any, Any, Ran]], whole: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compare, "QUICK_WHOLE", whole)
     kinds = set()
     for case, exp, out in judged:
         prep = Prepared(case, exp)

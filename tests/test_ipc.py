@@ -246,3 +246,33 @@ def test_non_finite_numpy_scalars_round_trip(value: object) -> None:
     want = float(value)  # type: ignore[arg-type]
     for x in (got["x"], got["xs"][0]):
         assert type(x) is float and (x == want or (np.isnan(x) and np.isnan(want)))
+
+
+@pytest.mark.parametrize("said, want", [(1.5, 1.5), (0, 0.0), (-1.0, 0.0), (float("nan"), 0.0), (float("inf"), 0.0),
+                                        (True, 0.0), ("2", 0.0), (None, 0.0)])
+def test_durations_a_worker_reports_are_real_non_negative_numbers_or_zero(said: object, want: float) -> None:
+    from conformance.workers import _seconds
+
+    assert _seconds(said) == want
+
+
+_names = st.text(alphabet="ab$_1", min_size=1, max_size=4)
+_leaf = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10), st.booleans(), st.none(),
+    st.text(alphabet=["x", "$", "\\", '"', "u", "0", "2", "4"], max_size=6),
+    st.builds(lambda v: np.asarray(v, dtype=np.float64), st.lists(st.floats(width=32), max_size=3)),
+    st.builds(np.float32, st.floats(width=32)), st.builds(np.int64, st.integers(-5, 5)))
+_answer = st.fixed_dictionaries({
+    "type": st.just("result"), "key": st.integers(0, 9),
+    "outcome": st.fixed_dictionaries({"kind": st.just("ran"), "steps": st.lists(
+        st.dictionaries(_names, st.dictionaries(st.sampled_from(["w", "m", "v", "$bad"]), _leaf, max_size=3),
+                        max_size=3), max_size=3)}),
+    "seconds": st.floats(allow_nan=True, allow_infinity=True)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(_answer)
+def test_an_answer_encodes_to_the_walks_bytes(message: dict[str, Any]) -> None:
+    """The C-encoder path for answers gives byte for byte what the walk gives: with non-finite floats,
+    "$" keys and strings, NumPy scalars and arrays anywhere."""
+    assert ipc.encode(message) == ipc._walk_encode(message)
