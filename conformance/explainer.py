@@ -89,12 +89,9 @@ class Explainer:
         self._flush()
         out: list[tuple[int, Found]] = []
         while not self.broken:
-            try:
-                data = os.read(self._rfd, 1 << 20)
-            except BlockingIOError:
+            data = ipc.read_ready(self._rfd)
+            if data is None:
                 break
-            except OSError:
-                data = b""
             if not data:
                 self.broken = True
                 break

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import struct
 from collections.abc import Callable
@@ -287,6 +288,17 @@ def _array(spec: Any, flat: np.ndarray) -> np.ndarray:
         raise ProtocolError("an array reference past the end of the data sent")
     view = flat[start:start + count]
     return view if len(shape) == 1 else view.reshape(shape)
+
+
+def read_ready(fd: int) -> bytes | None:
+    """What a non-blocking pipe holds now: its bytes, ``b""`` at the end of the stream (or on an error:
+    the other side is gone either way), None when nothing is there yet."""
+    try:
+        return os.read(fd, 1 << 20)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
 
 
 def read_exact(read: Callable[[int], bytes], n: int) -> bytes | None:

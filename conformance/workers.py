@@ -343,12 +343,9 @@ class Dispatcher:
 
     def _read(self, pool: AdapterPool, p: Proc, out: list[Any]) -> None:
         """Whatever the worker has written so far (non-blocking), decoded and handled in order."""
-        try:
-            data = os.read(p.rfd, 1 << 20)
-        except BlockingIOError:
+        data = ipc.read_ready(p.rfd)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._died(pool, p, out)
             return
