@@ -164,6 +164,7 @@ def record_of(case: Case, h: AdapterHandle, v: Verdict, seconds: float, unsuppor
     return rec
 
 
+EXPLAINER_PATIENCE = 60.0  # seconds without an answer while explanations are pending: the explainer is given up
 PUMP_EVERY = 0.01  # seconds of judging between top-ups of the workers' queues (a worker runs a case in ~2 ms)
 
 
@@ -352,11 +353,17 @@ class Runner:
             slots[ci][hi] = record_of(case, h, v, secs)
             left[ci] -= 1
 
+        heard = [time.monotonic()]  # when the explainer last answered (or was last asked with none pending)
+
         def collect() -> None:
             if ex is None or not waiting:
+                heard[0] = time.monotonic()
                 return
             for key, found in ex.poll():
                 finish(key, found, True)
+                heard[0] = time.monotonic()
+            if not ex.broken and time.monotonic() - heard[0] > EXPLAINER_PATIENCE:
+                ex.broken = True  # an explanation takes milliseconds: it is stuck; the gate explains the rest
             if ex.broken:
                 for key in list(waiting):
                     finish(key, None, False)

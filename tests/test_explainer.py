@@ -72,3 +72,16 @@ def test_a_dead_explainer_leaves_the_records_unchanged(tmp_path: Path, monkeypat
     _, got = _run(tmp_path, "killed")
     assert calls["n"] >= 3
     assert got == want
+
+
+def test_a_silent_explainer_is_given_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One that never answers costs EXPLAINER_PATIENCE, never a hung run, and the records are the same."""
+    from conformance import runner
+
+    monkeypatch.setattr(gate, "EXPLAINER_MIN", 10**9)
+    _, want = _run(tmp_path, "off")
+    monkeypatch.setattr(Explainer, "poll", lambda self: [])
+    monkeypatch.setattr(runner, "EXPLAINER_PATIENCE", 0.3)
+    monkeypatch.setattr(gate, "EXPLAINER_MIN", 0)
+    _, got = _run(tmp_path, "silent")
+    assert got == want
