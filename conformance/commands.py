@@ -272,7 +272,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             out.print("ERROR: the worker did not answer")
             return EXIT_NONCONFORMANT
         run = runner.Runner([h])
-        v = run._verdict(case, exp, h, ans)
+        v, _ = run._verdict(case, exp, h, ans)
     finally:
         dispatcher.close(token)
     out.print(escape(safe_text(f"case {case.id} ({', '.join(case.clauses)}, {case.dtype}, {case.num_steps} steps): "

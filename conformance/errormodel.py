@@ -179,11 +179,6 @@ def _recur(b: float | None, start: np.ndarray, terms: tuple[np.ndarray | float, 
     """``e[k] = b e[k-1] + terms[0][k] + terms[1][k] + ...`` (``b`` None: 1), added left to right as one
     step's expression adds them, so a block of steps gives exactly what that many single steps give."""
     n = len(terms[0])  # type: ignore[arg-type]
-    if n == 1:  # one step (a parameter with decay goes one step at a time): no buffer
-        acc = start if b is None else b * start
-        for term in terms:
-            acc = acc + (term[0] if isinstance(term, np.ndarray) else term)
-        return acc[None]
     out = np.empty((n, *np.shape(start)))
     prev = start
     for k in range(n):
@@ -336,8 +331,7 @@ def _one_by_one(c: _Ctx, x: _Cols, e: Bounds, gc: bool) -> Bounds:
     rows = []
     for k in range(len(x.t)):
         xk = x.rows(k)
-        b = _steps(c, xk, e, _gradient_error(c, xk, gc, e.w[None]))
-        e = Bounds(*(np.where(np.isnan(q[0]), np.inf, q[0]) for q in b))
+        e = _carried(_steps(c, xk, e, _gradient_error(c, xk, gc, e.w[None])))
         rows.append(e)
     return Bounds(*(np.stack([getattr(r, q) for r in rows]) for q in ("w", "m", "v")))
 
@@ -385,8 +379,12 @@ def _step(c: _Ctx, t: int, tr: ref.StepTrace, prev: tuple[np.ndarray, np.ndarray
         cols = [np.asarray([x], dtype=np.float64).reshape(shape)
                 for x in (tr.weight_decay, c.eps, *_scalars(c, tr.lr, t, dlr))]
         x = _Cols(*one, [t], *cols)
-        b = _steps(c, x, e_prev, _gradient_error(c, x, gc, np.asarray(e_prev.w)[None]))
-        return Bounds(*(np.where(np.isnan(q[0]), np.inf, q[0]) for q in b))
+        return _carried(_steps(c, x, e_prev, _gradient_error(c, x, gc, np.asarray(e_prev.w)[None])))
+
+
+def _carried(block: Bounds) -> Bounds:
+    """A one-step block's errors as the next step takes them: NaN (0 * inf, inf - inf) as unbounded."""
+    return Bounds(*(np.where(np.isnan(q[0]), np.inf, q[0]) for q in block))
 
 
 def _final(e: np.ndarray, value: np.ndarray, un: Units) -> np.ndarray:

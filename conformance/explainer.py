@@ -21,6 +21,7 @@ dies, answers nonsense or is not there, the gate explains the failure itself.
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 from typing import Any
@@ -109,6 +110,11 @@ class Explainer:
                 self.answered += 1
                 out.append(got)
         return out
+
+    def wait(self, timeout: float) -> None:
+        """Until an answer is there to read (or ``timeout`` seconds): for a caller with nothing else to do."""
+        if not self.broken:
+            select.select([self._rfd], [], [], timeout)
 
     def close(self) -> None:
         for stream in (self.popen.stdin, self.popen.stdout):

@@ -544,91 +544,11 @@ def _previous_records(out: Path) -> list[dict[str, Any]]:
 
 
 def _save_failure(out: Path, rec: dict[str, Any], case: Case, spec: str) -> None:
-    """The failing case as a replayable file ``failures/ID.json`` (once per case), and the record's pointers.
-
-    Written while the run goes on, on the gate's critical path, so it is cheap. The text is
-    ``case.dumps()`` to the byte (``json.dumps(indent=1)``, whose pure-Python encoder writes a case
-    value by value): a list of numbers -- nearly all of a case -- is one ``join`` of the numbers'
-    ``repr`` (what the encoder writes for an int or a float), a string's JSON is made once per
-    distinct string, the rest is laid out as ``indent=1`` lays it out; a non-finite float or a value
-    of another type falls back to ``case.dumps()`` itself. The file: a temporary one, opened
-    exclusively with mode 0o666 (the umask applies, as with ``atomic_write``), written, and renamed
-    over the name, so readers see all of it or nothing. No fsync: results.jsonl is the durable
-    record, and the file can be made again from it."""
-    name = f"{case.id}.json"
-    path = out / "failures" / name
-    rec["case_file"] = f"failures/{name}"
+    path = out / "failures" / f"{case.id}.json"
+    if not path.exists():  # written while the run goes on: no fsync each (results.jsonl is the durable record)
+        atomic_write(path, case.dumps() + "\n", durable=False)
+    rec["case_file"] = f"failures/{case.id}.json"
     rec["replay"] = f"adam-conformance replay {_relative(path)} --adapter {spec}"
-    if path.exists():
-        return
-    numbers = {int, float}
-    strings: dict[str, str] = {}  # a string as JSON (keys, dtypes, clause IDs: few, each written many times)
-
-    def text(x: Any, level: int) -> str:  # json.dumps(x, indent=1, allow_nan=False), x at nesting ``level``
-        kind = type(x)
-        if kind is list or kind is tuple:
-            if not x:
-                return "[]"
-            inner = "\n" + " " * (level + 1)
-            if set(map(type, x)) <= numbers:  # in C: repr is what the encoder writes for an int or a float
-                body = f",{inner}".join(map(repr, x))
-                if "n" in body:  # "nan", "inf": no finite number's repr holds an "n"
-                    raise ValueError("a non-finite float")
-            else:
-                body = f",{inner}".join([text(v, level + 1) for v in x])
-            return f"[{inner}{body}\n{' ' * level}]"
-        if kind is dict:
-            if not x:
-                return "{}"
-            inner = "\n" + " " * (level + 1)
-            items = []
-            for k, v in x.items():
-                if type(k) is not str:
-                    raise TypeError("a key that is not a string")
-                key = strings.get(k)
-                if key is None:
-                    key = strings[k] = json.dumps(k)
-                items.append(f"{key}: {text(v, level + 1)}")
-            return f"{{{inner}{f',{inner}'.join(items)}\n{' ' * level}}}"
-        if kind is str:
-            done = strings.get(x)
-            if done is None:
-                done = strings[x] = json.dumps(x)
-            return done
-        if kind is float or kind is int:
-            number = repr(x)
-            if "n" in number:
-                raise ValueError("a non-finite float")
-            return number
-        if x is None or kind is bool:
-            return "null" if x is None else "true" if x else "false"
-        raise TypeError(kind.__name__)
-
-    try:
-        data = (text(case.to_json(), 0) + "\n").encode()
-    except (TypeError, ValueError, RecursionError):  # not plain JSON data: case.dumps() says what
-        data = (case.dumps() + "\n").encode()
-    tmp = path.parent / f".{name}.{os.getpid()}.tmp"
-    try:
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    except OSError:  # a name taken (a stale or planted file): the general writer picks a fresh one
-        atomic_write(path, data.decode(), durable=False)
-        return
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _save_new_corpus(out: Path, records: list[dict[str, Any]]) -> int:

@@ -44,34 +44,43 @@ def encode(message: dict[str, Any]) -> bytes:
     a hook. Whenever that could differ from the walk below -- a non-finite float, a key or string
     starting with "$" (the wire's tags), anything the hook cannot take -- the walk encodes the message
     instead, so the bytes are always the walk's (tests/test_ipc.py holds both to that)."""
-    chunks: list[bytes] = []
-    size = 0
-    refs = 0
+    if type(message) is not dict or message.get("type") != "result":
+        return _walk_encode(message)
+    blob = _Blob()
 
     def hook(x: Any) -> Any:
-        nonlocal size, refs
         if isinstance(x, np.ndarray):
-            data = np.ascontiguousarray(x, dtype="<f8").tobytes()
-            chunks.append(data)
-            ref = {"$array": ["float64", list(x.shape), size]}
-            size += len(data)
-            refs += 1
-            return ref
+            return blob.ref(x)
         if isinstance(x, (np.floating, np.integer, np.bool_)):
             return x.item()
         raise TypeError(type(x).__name__)
 
-    if type(message) is not dict or message.get("type") != "result":
-        return _walk_encode(message)
     try:
         text = json.dumps(message, default=hook, allow_nan=False, separators=(",", ":"))
-        if text.count('"$') == refs:
-            header = text.encode()
-            blob = b"".join(chunks)
-            return _HEAD.pack(MAGIC, len(header), len(blob)) + header + blob
+        if text.count('"$') == len(blob.chunks):  # no "$" but the array tags the hook wrote
+            return blob.frame(text)
     except (TypeError, ValueError, RecursionError):
         pass
     return _walk_encode(message)
+
+
+class _Blob:
+    """A frame's array bytes as they are collected, and the reference each array leaves in the JSON."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def ref(self, x: np.ndarray) -> dict[str, Any]:
+        data = np.ascontiguousarray(x, dtype="<f8").tobytes()
+        self.chunks.append(data)
+        ref = {"$array": ["float64", list(x.shape), self.size]}
+        self.size += len(data)
+        return ref
+
+    def frame(self, text: str) -> bytes:
+        header, data = text.encode(), b"".join(self.chunks)
+        return _HEAD.pack(MAGIC, len(header), len(data)) + header + data
 
 
 def _walk_encode(message: dict[str, Any]) -> bytes:
@@ -81,11 +90,9 @@ def _walk_encode(message: dict[str, Any]) -> bytes:
     plain types are looked at first, by exact type, and a list of plain ints and finite floats goes to
     the JSON encoder as it is (its sum is finite only when every float in it is), without a look at
     each number."""
-    chunks: list[bytes] = []
-    size = 0
+    blob = _Blob()
 
     def walk(x: Any) -> Any:
-        nonlocal size
         kind = type(x)
         if kind is str or kind is int or kind is bool or x is None:
             return x
@@ -105,11 +112,7 @@ def _walk_encode(message: dict[str, Any]) -> bytes:
                 if math.isfinite(total):
                     return x
         if isinstance(x, np.ndarray):
-            data = np.ascontiguousarray(x, dtype="<f8").tobytes()
-            chunks.append(data)
-            ref = {"$array": ["float64", list(x.shape), size]}
-            size += len(data)
-            return ref
+            return blob.ref(x)
         if isinstance(x, dict):  # a key of the payload that starts with "$" is escaped as "$$...": the wire's
             return {_escape(str(k)): walk(v) for k, v in x.items()}  # own tags can never be confused with data
         if isinstance(x, (list, tuple)):
@@ -120,9 +123,7 @@ def _walk_encode(message: dict[str, Any]) -> bytes:
             return walk(x.item())
         return x
 
-    header = json.dumps(walk(message), allow_nan=False, separators=(",", ":")).encode()
-    blob = b"".join(chunks)
-    return _HEAD.pack(MAGIC, len(header), len(blob)) + header + blob
+    return blob.frame(json.dumps(walk(message), allow_nan=False, separators=(",", ":")))
 
 
 # ---- decoding (used in the gate) -------------------------------------------------------------------

@@ -144,6 +144,12 @@ def declared_skip(case: Case, info: AdapterInfo) -> str | None:
     return None
 
 
+def _undigested(e: Exception) -> Verdict:
+    """A valid-looking outcome the judge could not digest: an ERROR of that adapter's record only."""
+    return Verdict(ERROR, f"{OUTCOME_BLAME}: judging it raised {type(e).__name__}: {str(e)[:200]}",
+                   error_kind="protocol")
+
+
 def record_of(case: Case, h: AdapterHandle, v: Verdict, seconds: float, unsupported_by: str | None = None
               ) -> dict[str, Any]:
     info = h.info()
@@ -280,26 +286,27 @@ class Runner:
         self.records: list[dict[str, Any]] = []  # what the verdict is computed from
         self.timing = Timing()
 
-    def _verdict(self, case: Case, exp: Prepared, h: AdapterHandle, ans: Answer, explain: bool = True) -> Verdict:
+    def _verdict(self, case: Case, exp: Prepared, h: AdapterHandle, ans: Answer, explain: bool = True
+                 ) -> tuple[Verdict, Outcome | None]:
+        """The verdict of an answer, and the validated outcome it was judged from (None: none was)."""
         if ans.fault is not None:
-            return Verdict(ERROR, ans.message, error_kind=ans.fault)
+            return Verdict(ERROR, ans.message, error_kind=ans.fault), None
         try:
             out = protocol.outcome(ans.wire, case)
         except protocol.OutcomeError as e:
-            return Verdict(ERROR, f"{OUTCOME_BLAME}: {e}", error_kind="protocol")
+            return Verdict(ERROR, f"{OUTCOME_BLAME}: {e}", error_kind="protocol"), None
         if isinstance(out, Unsupported):
-            return Verdict(UNSUPPORTED, out.reason)
+            return Verdict(UNSUPPORTED, out.reason), out
         try:
             v = judge(case, exp, out, explain)
         except Exception as e:  # a valid-looking outcome the judge cannot digest: that adapter's record only
-            return Verdict(ERROR, f"{OUTCOME_BLAME}: judging it raised {type(e).__name__}: {str(e)[:200]}",
-                           error_kind="protocol")
+            return _undigested(e), out
         if self.tracer is not None and v.verdict == "FAIL" and exp.expected.trajectory is not None:
             try:
                 v.extra["trace"] = self.tracer(case, exp.expected, out, v, exp.bounds())
             except Exception:  # a picture is optional; the verdict is not
                 pass
-        return v
+        return v, out
 
     def run(self, cases: Sequence[Case], writer: RecordWriter, skip: set[tuple[str, str]] | None = None,
             expectations: Expectations | None = None, sends: Submissions | None = None) -> None:
@@ -333,24 +340,20 @@ class Runner:
         flushed = 0
         ahead = True
         ex = self.explainer
-        waiting: dict[int, tuple[int, int, Verdict, float, Answer]] = {}  # explainer key -> (case, adapter, ...)
+        waiting: dict[int, tuple[int, int, Verdict, float, Ran]] = {}  # explainer key -> (case, adapter, ...)
 
         def finish(key: int, found: Any, explained: bool) -> None:
-            ci, hi, v, secs, ans = waiting.pop(key)
-            case, h = cases[ci], self.handles[hi]
+            ci, hi, v, secs, out = waiting.pop(key)
             t1 = time.perf_counter()
             if explained:
                 apply_explanation(v, found)
             else:  # the explainer is gone: explain it here, exactly as judge() would have
                 try:
-                    out = protocol.outcome(ans.wire, case)
-                    assert isinstance(out, Ran)
                     apply_explanation(v, explanation(exps.get(ci), out))
                 except Exception as e:  # as in _verdict: that adapter's record only
-                    v = Verdict(ERROR, f"{OUTCOME_BLAME}: judging it raised {type(e).__name__}: {str(e)[:200]}",
-                                error_kind="protocol")
+                    v = _undigested(e)
             self.timing.judge_seconds += time.perf_counter() - t1
-            slots[ci][hi] = record_of(case, h, v, secs)
+            slots[ci][hi] = record_of(cases[ci], self.handles[hi], v, secs)
             left[ci] -= 1
 
         heard = [time.monotonic()]  # when the explainer last answered (or was last asked with none pending)
@@ -390,7 +393,8 @@ class Runner:
                 break
             t0 = time.perf_counter()
             if outstanding == 0 or d is None:  # only explanations to wait for
-                time.sleep(0.002)
+                assert ex is not None
+                ex.wait(0.05)
                 answers = []
             else:
                 answers = sends.take_backlog() or d.poll(0.0 if ahead else (0.005 if waiting else 0.2))
@@ -410,16 +414,17 @@ class Runner:
                 case = cases[ci]
                 prep = exps.get(ci)
                 t1 = time.perf_counter()
-                v = self._verdict(case, prep, h, ans, explain=ex is None or ex.broken)
+                v, out = self._verdict(case, prep, h, ans, explain=ex is None or ex.broken)
                 self.timing.judge_seconds += time.perf_counter() - t1
                 h.cases_run += 1
                 h.seconds += ans.seconds
                 h.framework_seconds += ans.framework
                 outstanding -= 1
                 if v.verdict == "FAIL" and "deviates" not in v.extra and ex is not None and not ex.broken \
-                        and prep.expected.trajectory is not None and case.kind != "construct":
+                        and isinstance(out, Ran) and prep.expected.trajectory is not None \
+                        and case.kind != "construct":
                     key = ci * len(self.handles) + hi
-                    waiting[key] = (ci, hi, v, ans.seconds, ans)
+                    waiting[key] = (ci, hi, v, ans.seconds, out)
                     if not ex.submit(key, case, ans.wire):
                         finish(key, None, False)
                     continue

@@ -317,8 +317,8 @@ class Dispatcher:
         return True
 
     # -- the loop --
-    def _pump(self) -> list[tuple[AdapterPool, Answer | None]]:
-        """Top up every worker's queue; faults (a worker found dead) are returned."""
+    def poll(self, timeout: float = 0.2) -> list[tuple[AdapterPool, Answer | None]]:
+        """Answers that arrived (``(pool, None)`` when a pool's description arrived)."""
         out: list[tuple[AdapterPool, Answer | None]] = []
         for pool in self.pools:
             self._feed(pool)
@@ -326,11 +326,6 @@ class Dispatcher:
             for p in pool.live:
                 if not self._flush(pool, p):
                     self._died(pool, p, out)
-        return out
-
-    def poll(self, timeout: float = 0.2) -> list[tuple[AdapterPool, Answer | None]]:
-        """Answers that arrived (``(pool, None)`` when a pool's description arrived)."""
-        out = self._pump()
         events = self.sel.select(timeout) if self._registered else (time.sleep(min(timeout, 0.05)) or [])
         t0 = time.perf_counter()
         for key, _ in events:
