@@ -11,6 +11,7 @@ end, so code under test that rewrites the file is caught, not believed.
 from __future__ import annotations
 
 import hashlib
+import math
 import platform
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -222,6 +223,41 @@ class Expectations:
         self._floor = max(self._floor, i + 1)
 
 
+HEAVY_SHARE = 0.02  # a case of at least this share of a worker's estimated work is spread out (send_order)
+
+
+def work(case: Case) -> float:
+    """A worker's work for ``case``, estimated before it runs: its updates, weighted by the elements
+    each touches (a construct case is one unit). Only the order cases are sent in depends on it."""
+    elements = sum(math.prod(p.shape) for p in case.params)
+    return max(1, case.num_steps) * (1.0 + elements / 4096)
+
+
+def send_order(cases: Sequence[Case], mine: Sequence[int]) -> list[int]:
+    """The order a worker gets its cases in: case order, with the heavy cases (each at least
+    ``HEAVY_SHARE`` of the estimated work: the long horizons) spread evenly through it.
+
+    Why: the gate judges, and its explainer explains, each answer as it arrives. Cases kept together
+    make the worker spend a second on a few long runs while the gate has nothing to judge, then send
+    hundreds of short answers at once that the gate and the explainer are still working through once
+    the worker is done. Spread out, each long run gives them the time to catch up with what came before
+    it. Records are still written in case order; which worker ran which case changes nothing judged."""
+    costs = {ci: work(cases[ci]) for ci in mine}
+    total = sum(costs.values())
+    heavy = [ci for ci in mine if costs[ci] >= HEAVY_SHARE * total]
+    if not heavy:
+        return list(mine)
+    light = [ci for ci in mine if costs[ci] < HEAVY_SHARE * total]
+    out: list[int] = []
+    at = 0
+    for k, ci in enumerate(heavy, 1):  # the k-th heavy case after k/(H+1) of the light ones
+        upto = round(k * len(light) / (len(heavy) + 1))
+        out += light[at:upto]
+        out.append(ci)
+        at = upto
+    return out + light[at:]
+
+
 class Submissions:
     """The requests the run sends: one per case, encoded once and shared by every adapter; sent to an
     adapter as soon as its first worker is up, not when the slowest adapter is; answers that arrive
@@ -238,8 +274,8 @@ class Submissions:
         without a worker (``immediate``). Call it once ``h`` is described."""
         key = id(h.pool)
         if key not in self._sent:
-            mine = [ci for ci, case in enumerate(self.cases)
-                    if (case.id, h.name) not in self.skip and immediate(case, h) is None]
+            mine = send_order(self.cases, [ci for ci, case in enumerate(self.cases)
+                                           if (case.id, h.name) not in self.skip and immediate(case, h) is None])
             for ci in mine:
                 if ci not in self._jobs:
                     self._jobs[ci] = Job(ci, self.cases[ci].to_json())

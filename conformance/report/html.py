@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from ..clauses import BY_ID, CLAUSES, FAMILIES
 from . import plots
+from .draw import Job
 from .tables import BAD, clause_verdicts, counts, frame
 from .text import portable, portable_path, printable
 
@@ -204,8 +205,9 @@ def _known(records: Sequence[dict[str, Any]], base: str) -> list[dict[str, Any]]
     return out
 
 
-def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
-    """The worst failing case per adapter x charged clause, with its trajectory plot when traced."""
+def _worst_failures(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The worst failing case per adapter x charged clause, worst first: the ``TRAJECTORIES`` shown,
+    and how many more there are."""
     worst: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
         raw = r.get("raw_verdict", r["verdict"])
@@ -215,20 +217,31 @@ def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str]) ->
         prev = worst.get(key)
         if prev is None or (plots.as_float(r.get("ratio")) or 0) > (plots.as_float(prev.get("ratio")) or 0):
             worst[key] = r
-    items = sorted(worst.items(), key=lambda kv: (-(plots.as_float(kv[1].get("ratio")) or 0.0)))
+    items = sorted(worst.values(), key=lambda r: -(plots.as_float(r.get("ratio")) or 0.0))
+    return items[:TRAJECTORIES], max(len(items) - TRAJECTORIES, 0)
+
+
+def _traced(r: dict[str, Any]) -> bool:
+    tr = r.get("trace")
+    return isinstance(tr, dict) and bool(tr.get("step"))
+
+
+def _trajectories(records: Sequence[dict[str, Any]], colours: dict[str, str], drawn: dict[str, str]
+                  ) -> tuple[list[dict[str, Any]], int]:
+    """The worst failing case per adapter x charged clause, with its trajectory plot when traced."""
+    shown, more = _worst_failures(records)
     out = []
-    for i, ((a, charged), r) in enumerate(items[:TRAJECTORIES]):
-        tr = r.get("trace")
-        svg = Markup(plots.trajectory(tr, colours.get(a, "#1f77b4"), r.get("first_failing_step"), f"traj{i}")) \
-            if isinstance(tr, dict) and tr.get("step") else None
+    for i, r in enumerate(shown):
+        a = str(r["adapter"])
         w = r["worst"]
-        out.append({"id": anchor("traj", i), "adapter": a, "colour": colours.get(a, "#888888"), "charged": charged,
+        out.append({"id": anchor("traj", i), "adapter": a, "colour": colours.get(a, "#888888"), "charged": _charged(r),
                     "case_id": r["case_id"], "dtype": r["dtype"], "verdict": r["verdict"], "ratio": r.get("ratio"),
-                    "svg": svg, "where": f"{w.get('quantity')} of {w.get('param')!s}{w.get('index', '')} "
+                    "svg": Markup(drawn[f"traj{i}"]) if f"traj{i}" in drawn else None,
+                    "where": f"{w.get('quantity')} of {w.get('param')!s}{w.get('index', '')} "
                              f"(worst at step {w.get('step')}, first over its bound at step "
                              f"{r.get('first_failing_step')})",
                     "message": r.get("message", "")})
-    return out, max(len(items) - TRAJECTORIES, 0)
+    return out, more
 
 
 def _notes(meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -284,31 +297,55 @@ def _adapters(meta: dict[str, Any], colours: dict[str, str]) -> list[dict[str, A
     return out
 
 
-def page(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str = "Adam conformance",
-         gate_failures: Sequence[str] = (), warnings: Sequence[str] = (), links_base: str = "",
-         run_dir: str | None = None) -> str:
-    """The dashboard as one HTML document."""
+def _names(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The page's adapters (run.json's order, then any only the records name) and clauses (catalogue order)."""
     adapters = [str(a.get("name")) for a in meta.get("adapters", [])]
     for r in records:
         if str(r["adapter"]) not in adapters:
             adapters.append(str(r["adapter"]))
     seen = {c for r in records for c in (*r["clauses"], *(r.get("deviates") or []))}
-    clauses = [c.id for c in CLAUSES if c.id in seen] + sorted(seen - set(BY_ID))
+    return adapters, [c.id for c in CLAUSES if c.id in seen] + sorted(seen - set(BY_ID))
+
+
+def figures(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> dict[str, Job]:
+    """Every figure of the page as a job -- key -> (``plots`` function, its arguments) -- for ``page``'s
+    ``drawn`` (``draw.Drawing`` draws them beside the caller)."""
+    adapters, clauses = _names(meta, records)
     dtypes = [d for d in (meta.get("dtypes") or []) if any(r["dtype"] == d for r in records)] or \
         sorted({str(r["dtype"]) for r in records})
     colours = plots.palette(adapters)
-    matrix, cases = _matrix(meta, records, adapters, clauses)
     pts = _points(records)
     plotted = [c for c in clauses if any(p.clause == c for p in pts)]  # construct-only clauses have no ratio
-    trajs, more_trajs = _trajectories(records, colours)
+    jobs: dict[str, Job] = {}
+    if pts:
+        jobs["strip"] = (plots.ratio_strip, (pts, plotted, adapters, colours))
+        jobs["by_dtype"] = (plots.ratio_strip_by_dtype, (pts, plotted, adapters, dtypes, colours))
+    for i, r in enumerate(_worst_failures(records)[0]):
+        if _traced(r):
+            jobs[f"traj{i}"] = (plots.trajectory, (r["trace"], colours.get(str(r["adapter"]), "#1f77b4"),
+                                                    r.get("first_failing_step"), f"traj{i}"))
+    return jobs
+
+
+def page(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str = "Adam conformance",
+         gate_failures: Sequence[str] = (), warnings: Sequence[str] = (), links_base: str = "",
+         run_dir: str | None = None, drawn: dict[str, str] | None = None) -> str:
+    """The dashboard as one HTML document; ``drawn``: ``figures``' SVGs, already drawn (else drawn here)."""
+    if drawn is None:
+        drawn = {k: f(*args) for k, (f, args) in figures(meta, records).items()}
+    adapters, clauses = _names(meta, records)
+    colours = plots.palette(adapters)
+    matrix, cases = _matrix(meta, records, adapters, clauses)
+    pts = _points(records)
+    trajs, more_trajs = _trajectories(records, colours, drawn)
     totals = {v: sum(1 for r in records if r["verdict"] == v) for v in ("PASS", "FAIL", "ERROR", "XFAIL", "XPASS",
                                                                           "UNSUPPORTED")}
     bad = [r for r in records if r["verdict"] in BAD]
     ctx = {
         "title": title, "partial": not meta.get("complete", True), "header": _header(meta, run_dir),
         "adapters": _adapters(meta, colours), "adapter_names": adapters, "matrix": matrix, "status": STATUS,
-        "strip": Markup(plots.ratio_strip(pts, plotted, adapters, colours)) if pts else None,
-        "by_dtype": Markup(plots.ratio_strip_by_dtype(pts, plotted, adapters, dtypes, colours)) if pts else None,
+        "strip": Markup(drawn["strip"]) if "strip" in drawn else None,
+        "by_dtype": Markup(drawn["by_dtype"]) if "by_dtype" in drawn else None,
         "n_points": len(pts), "trajectories": trajs, "more_trajectories": more_trajs,
         "failures": _failure_rows(records, links_base, run_dir), "n_failures": len(bad),
         "known": _known(records, links_base), "notes": _notes(meta),

@@ -149,11 +149,12 @@ def summary(meta: dict[str, Any], records: Sequence[dict[str, Any]], run_dir: st
 
 def html_page(meta: dict[str, Any], records: Sequence[dict[str, Any]], title: str = "Adam conformance",
               gate_failures: Sequence[str] = (), warnings: Sequence[str] = (), links_base: str = "",
-              run_dir: str | None = None) -> str:
-    """report.html (see ``report.html``): ``links_base`` is the run directory relative to the page."""
+              run_dir: str | None = None, drawn: dict[str, str] | None = None) -> str:
+    """report.html (see ``report.html``): ``links_base`` is the run directory relative to the page;
+    ``drawn``: its figures, already drawn (``html.figures``), else drawn here."""
     from .html import page
 
-    return page(meta, records, title, gate_failures, warnings, links_base, run_dir)
+    return page(meta, records, title, gate_failures, warnings, links_base, run_dir, drawn)
 
 
 REPORT_FILES = ("summary.json", "summary.md", "junit.xml", "report.html")
@@ -165,18 +166,23 @@ def write_all(out_dir: Path, meta: dict[str, Any], records: Sequence[dict[str, A
     """Every report of a run into ``out_dir`` (``REPORT_FILES``, 0644 under the usual umask); returns the
     Markdown summary, for the caller to append to ``$GITHUB_STEP_SUMMARY`` (or pass ``extra_md``: an
     append that fails is ignored -- the run's own files are written either way)."""
+    from .draw import Drawing
+    from .html import figures
+
     run_dir = str(out_dir)
     meta = dict(meta)
     if not meta.get("started") and meta.get("wall_seconds") is not None:  # runs before run.json had it
         t0 = datetime.now(UTC) - timedelta(seconds=float(meta["wall_seconds"]))
         meta["started"] = t0.isoformat(timespec="seconds")
+    drawing = Drawing(figures(meta, records))  # the page's figures, drawn beside the other reports
     summ = summary(meta, records, run_dir)
     summ["gate"] = {"failures": list(gate_failures), "warnings": list(warnings)}
     write_json(out_dir / "summary.json", summ)
     md_text = markdown(meta, records, title, gate_failures, warnings, run_dir)
     atomic_write(out_dir / "summary.md", md_text)
     atomic_write(out_dir / "junit.xml", junit(meta, records, run_dir))
-    atomic_write(out_dir / "report.html", html_page(meta, records, title, gate_failures, warnings, "", run_dir))
+    atomic_write(out_dir / "report.html", html_page(meta, records, title, gate_failures, warnings, "", run_dir,
+                                                    drawing.result()))
     if extra_md is not None:
         try:
             with open(extra_md, "a", encoding="utf-8") as fh:
