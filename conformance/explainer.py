@@ -14,7 +14,7 @@ clause IDs and reading texts, which the gate checks against its own catalogue be
 dies, answers nonsense or is not there, the gate explains the failure itself.
 
     >>> ex = Explainer.start()                                  # doctest: +SKIP
-    >>> ex.submit(key, case, answer_wire); ex.poll()            # doctest: +SKIP
+    >>> ex.submit(key, job.frame(), answer_wire); ex.poll()     # doctest: +SKIP
     [(key, (['UPD-EPS'], ['eps added after bias correction: ...']))]
 """
 
@@ -27,7 +27,6 @@ import sys
 from typing import Any
 
 from . import ipc
-from .cases import Case
 
 Found = tuple[list[str], list[str]] | None  # compare.explanation's answer
 
@@ -60,13 +59,14 @@ class Explainer:
             return None
         return cls(popen)
 
-    def submit(self, key: int, case: Case, wire: Any) -> bool:
-        """Ask for the explanation of ``wire`` (an answer's outcome the gate judged FAIL); False when the
-        explainer is gone (explain it in the gate)."""
+    def submit(self, key: int, case_frame: bytes, wire: Any) -> bool:
+        """Ask for the explanation of ``wire`` (an answer's outcome the gate judged FAIL) on the case whose
+        request frame the workers got (``workers.Job.frame``: sent as it is, not encoded again); False
+        when the explainer is gone (explain it in the gate)."""
         if self.broken:
             return False
         try:
-            self._out += ipc.encode({"type": "explain", "key": key, "case": case.to_json(), "outcome": wire})
+            self._out += case_frame + ipc.encode({"type": "explain", "key": key, "outcome": wire})
         except (TypeError, ValueError):
             return False
         self.pending.add(key)
@@ -149,17 +149,22 @@ def _checked(msg: Any) -> tuple[int, Found] | None:
 
 
 def serve(read: Any, write: Any) -> None:
-    """The explainer's loop: one answer per request, in order, until the gate closes the pipe."""
+    """The explainer's loop: one answer per request -- a worker's "case" request, then the "explain" of
+    an outcome on it -- in order, until the gate closes the pipe."""
     from . import protocol
     from .cases import trusted
     from .compare import Prepared, Ran, explanation
     from .expected import expected
 
+    case_json = None
     while True:
         msg = ipc.read_frame(read)
         if msg is None:
             return
-        case = trusted(msg["case"])
+        if msg["type"] == "case":  # the case of the next explain
+            case_json = msg["case"]
+            continue
+        case = trusted(case_json)
         out = protocol.outcome(msg["outcome"], case)
         assert isinstance(out, Ran)
         found = explanation(Prepared(case, expected(case)), out)

@@ -461,7 +461,7 @@ class Runner:
                         and case.kind != "construct":
                     key = ci * len(self.handles) + hi
                     waiting[key] = (ci, hi, v, ans.seconds, out)
-                    if not ex.submit(key, case, ans.wire):
+                    if not ex.submit(key, ans.job.frame(), ans.wire):
                         finish(key, None, False)
                     continue
                 slots[ci][hi] = record_of(case, h, v, ans.seconds)

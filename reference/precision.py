@@ -52,5 +52,14 @@ def round_to(x: object, dtype: str) -> np.ndarray:
         return a.astype(np.dtype(dtype)).astype(np.float64)
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
 def round_scalar(x: float, dtype: str) -> float:
+    """``round_to`` for one number (a hyperparameter: once per step and group)."""
+    if type(x) is float and dtype in ("float64", "float32"):  # the usual case, without building arrays
+        if dtype == "float64":
+            return x
+        if abs(x) <= _F32_MAX:  # nothing to overflow: the cast round_to makes, on the scalar
+            return float(np.float32(x))
     return float(round_to(x, dtype))

@@ -60,12 +60,12 @@ def test_a_dead_explainer_leaves_the_records_unchanged(tmp_path: Path, monkeypat
     real_submit = Explainer.submit
     asked: list[Explainer] = []
 
-    def submit(self: Explainer, key: int, case: Any, wire: Any) -> bool:
+    def submit(self: Explainer, key: int, case_frame: bytes, wire: Any) -> bool:
         asked.append(self)
         if len(asked) == 3:
             self.popen.kill()
             self.popen.wait()
-        return real_submit(self, key, case, wire)
+        return real_submit(self, key, case_frame, wire)
 
     monkeypatch.setattr(Explainer, "submit", submit)
     monkeypatch.setattr(gate, "EXPLAINER_MIN", 0)

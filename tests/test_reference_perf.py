@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 import reference as ref
 
@@ -76,3 +78,14 @@ def test_no_reference_file_imports_adapters_or_conformance():
                     assert node.module.split(".")[0] in allowed, f"{f.name}: from {node.module} import"
                 else:  # relative: must stay inside the reference package
                     assert node.level == 1, f"{f.name}: relative import escapes reference/ (level {node.level})"
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True, width=64) | st.sampled_from(
+    [3.4028234663852886e38, 3.4028235677973362e38, 3.4028235677973366e38, -3.4028235677973366e38, 1.4e-45, 7e-46]),
+    st.sampled_from(["float64", "float32", "float16", "bfloat16"]))
+def test_round_scalar_is_round_to_on_one_number(x: float, dtype: str) -> None:
+    """round_scalar's shortcut for float64/float32 (no arrays) gives round_to's value, bit for bit."""
+    from reference.precision import round_scalar, round_to
+
+    got, want = round_scalar(x, dtype), float(round_to(x, dtype))
+    assert np.float64(got).tobytes() == np.float64(want).tobytes() or (np.isnan(got) and np.isnan(want))
