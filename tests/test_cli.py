@@ -326,3 +326,18 @@ def test_github_step_summary_env(cli: Any, tmp_path: Path) -> None:
     text = step.read_text()
     assert text.startswith("earlier step\n"), "the job summary is appended to, not replaced"
     assert text[len("earlier step\n"):] == (out / "summary.md").read_text()
+
+
+def test_the_command_leaves_without_teardown_but_with_its_output(tmp_path: Path) -> None:
+    """``cli.entry`` (the console script, ``python -m conformance``) ends the process with os._exit once
+    main() returned: what it printed is flushed first, and the exit code is main()'s."""
+    import subprocess
+    import sys
+
+    code = ("import atexit, sys; atexit.register(lambda: print('TORN DOWN'));"
+            "sys.argv = ['adam-conformance', 'clauses']; from conformance.cli import entry; entry()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0 and "UPD-EPS" in proc.stdout and "TORN DOWN" not in proc.stdout
+    code = code.replace("'clauses'", "'run', '--clauses', 'NOPE'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "NOPE" in proc.stderr
