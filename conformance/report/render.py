@@ -181,8 +181,13 @@ def write_all(out_dir: Path, meta: dict[str, Any], records: Sequence[dict[str, A
     md_text = markdown(meta, records, title, gate_failures, warnings, run_dir)
     atomic_write(out_dir / "summary.md", md_text)
     atomic_write(out_dir / "junit.xml", junit(meta, records, run_dir))
-    atomic_write(out_dir / "report.html", html_page(meta, records, title, gate_failures, warnings, "", run_dir,
-                                                    drawing.result()))
+    # The page is rendered while the figures are drawn, each one's place held by a comment no record can
+    # produce (autoescape writes a record's "<" as "&lt;"), which the figure then replaces.
+    held = {k: f"<!--figure {k}-->" for k in drawing.jobs}
+    page = html_page(meta, records, title, gate_failures, warnings, "", run_dir, held)
+    for k, svg in drawing.result().items():
+        page = page.replace(held[k], svg, 1)
+    atomic_write(out_dir / "report.html", page)
     if extra_md is not None:
         try:
             with open(extra_md, "a", encoding="utf-8") as fh:
