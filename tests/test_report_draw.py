@@ -84,3 +84,18 @@ def test_no_children_without_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(draw, "_forks", lambda: False)
     d = draw.Drawing({"x": (_in_caller, ())})
     assert not d._futures and d.result() == {"x": f"drawn by {os.getpid()}"}
+
+
+def test_a_record_cannot_take_a_figures_place(tmp_path: Any) -> None:
+    """write_all renders the page with a comment in each figure's place: text from a record that spells
+    that comment is escaped like any other, so it stays text and the figure lands where it belongs."""
+    from conformance.report import render
+
+    recs = _records()
+    for r in recs:
+        r["message"] = "<!--figure strip--> <!--figure traj0-->"
+        r["title"] = "<!--figure by_dtype-->"
+    render.write_all(tmp_path, META, recs)
+    page = (tmp_path / "report.html").read_text()
+    assert "<!--figure" not in page and "&lt;!--figure strip--&gt;" in page
+    assert page == html.page(META, recs, run_dir=str(tmp_path))
