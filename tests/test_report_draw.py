@@ -12,7 +12,13 @@ import pytest
 
 from conformance.report import draw, html, plots
 
-pytestmark = pytest.mark.skipif(not draw._forks(), reason="figures are drawn in the caller here (no fork)")
+
+@pytest.fixture(autouse=True)
+def forking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forks allowed whatever this test process imported (other tests load JAX and torch in-process)."""
+    monkeypatch.setattr(draw, "THREADED", ())
+    if not draw._forks():
+        pytest.skip("figures are drawn in the caller on this machine (not Linux, or one core)")
 
 
 def _records() -> list[dict[str, Any]]:
@@ -78,6 +84,16 @@ def test_a_failing_child_leaves_the_figures_to_the_caller(fault: Any, monkeypatc
     assert got["x"] == f"drawn by {parent}" and calls["n"] == 1
     assert list(got) == ["x", "y"]
     assert time.monotonic() - t0 < 20  # a hung child is killed, not waited for
+
+
+def test_no_fork_beside_a_threaded_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    monkeypatch.setattr(draw, "THREADED", ("jax",))
+    monkeypatch.setitem(sys.modules, "jax", types.ModuleType("jax"))
+    assert not draw._forks()
+    assert not draw.Drawing({"x": (_in_caller, ())})._futures
 
 
 def test_no_children_without_fork(monkeypatch: pytest.MonkeyPatch) -> None:

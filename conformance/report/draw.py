@@ -8,8 +8,9 @@ the gate -- matplotlib already imported, nothing to load -- draws it while the g
 summary.json, summary.md, junit.xml and the page's tables, and sends the SVG text back: the same
 bytes the gate would have drawn (``tests/test_report_draw.py``).
 
-Where forking is not the platform's way (anything but Linux), with fewer than two cores, or when a
-child fails or does not answer within ``PATIENCE`` seconds, the figures it did not deliver are drawn
+Where forking is not the platform's way (anything but Linux), with fewer than two cores, in a process
+that has imported a library with threads of its own (``THREADED``: a fork of it may deadlock), or when
+a child fails or does not answer within ``PATIENCE`` seconds, the figures it did not deliver are drawn
 in the caller, so the page is the same either way and a report is never lost to a child.
 
     >>> d = Drawing({"strip": (plots.ratio_strip, (points, clauses, adapters, colours))})  # doctest: +SKIP
@@ -41,8 +42,15 @@ def _quiet_child() -> None:
     gc.disable()  # a collection would touch every inherited object, copying the parent's memory page by page
 
 
+# Libraries that run threads of their own from import on (and say a fork may deadlock, as JAX does): a
+# process that has imported one -- a library caller's, never the gate's own (it imports no adapter) --
+# draws its figures itself.
+THREADED = ("jax", "torch", "mindspore", "tensorflow")
+
+
 def _forks() -> bool:
-    return sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2
+    return (sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2
+            and not any(m in sys.modules for m in THREADED))
 
 
 class Drawing:
