@@ -5,7 +5,11 @@ figures it did not deliver are drawn in the caller and the page is the same."""
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +17,29 @@ import pytest
 from conformance.report import draw, html, plots
 
 
+def _threaded() -> list[str]:
+    return [m for m in draw.THREADED if m in sys.modules]
+
+
 @pytest.fixture(autouse=True)
-def forking(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Forks allowed whatever this test process imported (other tests load JAX and torch in-process)."""
-    monkeypatch.setattr(draw, "THREADED", ())
+def forking(request: pytest.FixtureRequest) -> None:
+    """Forks of a process holding JAX's or torch's threads may deadlock (other tests load them in this
+    process): then these tests run in a fresh interpreter instead (``test_in_a_fresh_interpreter``)."""
+    if request.node.name == "test_in_a_fresh_interpreter":
+        return
+    if _threaded():
+        pytest.skip(f"this process imported {', '.join(_threaded())}: run in a fresh interpreter instead")
     if not draw._forks():
         pytest.skip("figures are drawn in the caller on this machine (not Linux, or one core)")
+
+
+def test_in_a_fresh_interpreter() -> None:
+    if not _threaded():
+        pytest.skip("no threaded library here: the tests of this file ran in this process")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", __file__],
+                          capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(r"\b\d+ passed", proc.stdout) and "failed" not in proc.stdout, proc.stdout[-2000:]
 
 
 def _records() -> list[dict[str, Any]]:
@@ -87,10 +108,8 @@ def test_a_failing_child_leaves_the_figures_to_the_caller(fault: Any, monkeypatc
 
 
 def test_no_fork_beside_a_threaded_library(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
     import types
 
-    monkeypatch.setattr(draw, "THREADED", ("jax",))
     monkeypatch.setitem(sys.modules, "jax", types.ModuleType("jax"))
     assert not draw._forks()
     assert not draw.Drawing({"x": (_in_caller, ())})._futures
