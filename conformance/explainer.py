@@ -50,8 +50,9 @@ class Explainer:
     @classmethod
     def start(cls) -> Explainer | None:
         """A running explainer, or None where one cannot start (the gate then explains by itself)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ADAM_CONFORMANCE_RUN")}
-        env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+        from .workers import THREAD_ENV, TOKEN_ENV
+
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith(TOKEN_ENV)}, **THREAD_ENV}
         try:
             popen = subprocess.Popen([sys.executable, "-m", "conformance.explainer"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)

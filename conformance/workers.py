@@ -42,8 +42,9 @@ DEPTH = 256  # cases sent ahead to each worker, so it never waits on the gate (a
 # failures explained, records written: a few hundred ms at most, while 256 quick cases take a worker ~0.6 s;
 # at 32 a one-adapter run's worker waited 0.4-0.8 s in all)
 TOKEN_ENV = "ADAM_CONFORMANCE_RUN"
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "GLOG_v": "4",
-              "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}  # one core each
+WORKER_ENV = {**THREAD_ENV, "GLOG_v": "4", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
+              "PYTHONUNBUFFERED": "1"}
 WIRE_BLAME = ("the adapter's worker broke the wire protocol (an adapter bug, not the implementation's "
               "nonconformance; the code under test can write to the worker's result channel)")
 HANG_HINT = ("; the worker did not finish loading -- a library that starts its own processes or threads at import "
