@@ -744,6 +744,9 @@ def from_json(d: Any, source: str = "case") -> Case:
         raise CaseFormatError(f"{source}: 'grads' must be a list (one object per step)")
     if len(grads) > MAX_STEPS:
         raise CaseFormatError(f"{source}: {len(grads)} steps; at most {MAX_STEPS}")
+    if kind == "steps" and not grads:
+        raise CaseFormatError(f"{source}: a 'steps' case needs at least one step in 'grads' (a case that only "
+                              "constructs is kind 'construct')")
     total = sum(math.prod(s.shape) for s in specs)
     total += sum(_grad_elements(step, t, shapes, source) for t, step in enumerate(grads))
     for lr in lrs:

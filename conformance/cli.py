@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adapter name, torch:MOD:CLS, optax:MOD:FN, FILE.py:NAME or MOD:NAME (repeatable); "
                         "default: every built-in adapter that can run here")
     r.add_argument("--out", type=Path, default=Path("reports/latest"), metavar="DIR")
-    r.add_argument("--seed", type=_seed, default=0)
+    r.add_argument("--seed", type=_seed, default=None,
+                   help="the run's seed (default 0; with --explore, a fresh one unless given)")
     r.add_argument("--max-examples", type=_positive_int, default=6, metavar="N",
                    help="cases per clause and dtype (default 6)")
     r.add_argument("--clauses", default="", metavar="PATTERNS", help="comma-separated globs, e.g. 'UPD-*,DEC-L2'")
@@ -102,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jax-cache", type=Path, default=None, metavar="DIR",
                    help="JAX's persistent compilation cache for the optax workers (a second run compiles "
                         "nothing; or $ADAM_CONFORMANCE_JAX_CACHE)")
+    r.add_argument("--writable", type=Path, action="append", default=[], metavar="DIR",
+                   help="a directory the sandboxed workers may write besides their scratch directory (repeatable; "
+                        "never one holding --out or the case cache)")
+    r.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                   help="run the workers unconfined (they can then write this run's files; run.json says so)")
     r.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N", help="worker processes per adapter")
     r.add_argument("--shard", type=_shard, default=None, metavar="K/N", help="run the K-th of N disjoint parts")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")

@@ -115,7 +115,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
                      shrink=not args.no_shrink, hypothesis_shrink=args.hypothesis_shrink,
                      summary_md=github_summary_path(args.summary_md), cache_dir=args.cache_dir,
                      case_cache=args.case_cache,
-                     jax_cache=args.jax_cache)
+                     jax_cache=args.jax_cache, writable=tuple(args.writable),
+                     sandbox=args.sandbox)
 
 
 class _CliEvents:
@@ -348,12 +349,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         with RecordWriter(args.out) as w:
             w.write_many(records)
         write_json(args.out / META, meta)
-        write_reports(args.out, meta, records, list(meta.get("gate", {}).get("problems", [])), [])
+        gate = meta["gate"]
+        write_reports(args.out, meta, records, list(gate["problems"]), list(gate["warnings"]))
         err.print(escape(f"merged {len(runs)} runs ({len(records)} records) into {args.out}"))
-        if meta.get("missing_shards"):
-            err.print("[yellow]warning[/]: " + escape(safe_text(f"shard(s) {', '.join(meta['missing_shards'])} "
-                                                                "missing: the merged run is incomplete")))
-        return EXIT_OK
+        for p in gate["problems"]:
+            err.print("[red]not green[/]: " + escape(safe_text(p)))
+        return int(gate["exit_code"])
     run_dir = str(args.dirs[0])
     if args.format == "json":
         text = json.dumps(render.summary(meta, records, run_dir), indent=1, sort_keys=True, default=str)

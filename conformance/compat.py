@@ -189,7 +189,39 @@ def merge_runs(runs: Sequence[Run]) -> tuple[dict[str, Any], list[dict[str, Any]
                  "complete": info.complete,
                  "wall_seconds": max(_num(m.get("wall_seconds")) for m in metas),
                  "merged_from": len(metas), "missing_shards": info.missing_labels()})
+    meta["gate"] = merged_verdict(metas, records, info.complete, info.missing_labels())
     return meta, records
+
+
+NOTHING_JUDGED = "the run had no cases"  # how a shard's own "nothing judged" problem begins (runner.judged_problems)
+
+
+def merged_verdict(metas: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]], complete: bool,
+                   missing: Sequence[str]) -> dict[str, Any]:
+    """The gate verdict of the joined run, never one shard's: every shard's problems (an empty shard's
+    "nothing judged" aside, when others judged), missing shards, and the joined records' verdicts."""
+    from .errors import EXIT_NONCONFORMANT, EXIT_OK
+    from .gate import BAD_VERDICTS
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    for m in metas:
+        g = m.get("gate") or {}
+        label = m.get("shard") or "?"
+        problems += [f"shard {label}: {p}" for p in g.get("problems") or []
+                     if not (records and str(p).startswith(NOTHING_JUDGED))]
+        warnings += [f"shard {label}: {w}" for w in g.get("warnings") or []]
+        if not g:
+            problems.append(f"shard {label}: its run.json holds no gate verdict (the run did not finish)")
+    if missing:
+        problems.append(f"shard(s) {', '.join(missing)} missing: the merged run is incomplete")
+    if not records:
+        problems.append(f"{NOTHING_JUDGED} (an empty shard or case set), so nothing was judged")
+    if not complete and not missing:
+        problems.append("a shard's run did not complete (interrupted): continue it with --resume, then merge again")
+    bad = any(r.get("verdict") in BAD_VERDICTS for r in records)
+    code = EXIT_NONCONFORMANT if bad or problems else EXIT_OK
+    return {"exit_code": code, "problems": problems, "warnings": warnings}
 
 
 def duplicate_adapter_names(names: Sequence[str], specs: Sequence[str] | None = None) -> str | None:

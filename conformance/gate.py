@@ -22,16 +22,18 @@ import json
 import math
 import os
 import shutil
+import signal
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, sandbox
 from . import baseline as bl
 from .cases import Case, CaseFormatError, load
 from .clauses import SPEC, SPEC_VERSION, select
@@ -47,6 +49,7 @@ OnEvent = Callable[[Event], None]
 BAD_VERDICTS = ("FAIL", "ERROR", "XPASS")
 CACHE_ENV = "ADAM_CONFORMANCE_CASE_CACHE"  # where generated case sets are kept when --cache-dir is not given
 JAX_CACHE_ENV = "ADAM_CONFORMANCE_JAX_CACHE"  # JAX's persistent compilation cache for the optax workers
+MAX_EXAMPLES = 100_000  # cases per (clause, dtype) stream: beyond, generation alone would take hours
 EXPLAINER_MIN = 400  # (step case, adapter) pairs from which a run explains its FAILs in a second process:
 # below, starting one (~0.3 s of CPU) costs more than explaining in the gate
 
@@ -61,7 +64,7 @@ class RunConfig:
 
     adapters: Sequence[str] = ()
     out: Path | str = Path("reports/latest")
-    seed: int = 0
+    seed: int | None = None  # None: 0, or a fresh seed with explore
     max_examples: int = 6
     clauses: str | Sequence[str] = ""
     dtypes: str | Sequence[str] = ""
@@ -82,6 +85,8 @@ class RunConfig:
     cache_dir: Path | str | None = None  # None: $ADAM_CONFORMANCE_CASE_CACHE, else casecache.default_dir()
     case_cache: bool = True  # False: generate every time, read and write no cache
     jax_cache: Path | str | None = None
+    writable: Sequence[Path | str] = ()  # directories the sandboxed workers may write (conformance.sandbox)
+    sandbox: bool = True  # False: workers run unconfined (a warning says so; run.json records it)
 
 
 @dataclass
@@ -125,6 +130,28 @@ def _writable_dir(path: Path, what: str) -> None:
         raise OutputPathError(f"{what} {path} cannot be written (permission denied on {probe})")
 
 
+def _check_writable(cfg: RunConfig, out: Path) -> None:
+    """The directories the sandboxed workers may write: real directories, none holding the run's records or
+    its case cache (the sandbox exists so that code under test cannot reach those)."""
+    guarded = [("--out", out.resolve())]
+    if cfg.case_cache:
+        from .casecache import default_dir
+
+        cache = cfg.cache_dir if cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or default_dir()
+        guarded.append(("the case cache", Path(cache).resolve()))
+    named = [("--writable", Path(d)) for d in cfg.writable]
+    jax_cache = cfg.jax_cache if cfg.jax_cache is not None else os.environ.get(JAX_CACHE_ENV)
+    if jax_cache:
+        named.append(("--jax-cache", Path(jax_cache)))
+    for what, d in named:
+        _writable_dir(d, what)
+        for label, path in guarded:
+            r = d.resolve()
+            if path == r or r in path.parents or path in r.parents:
+                raise UsageError(f"{what} {d} overlaps {label} ({path}): the workers could rewrite it; name a "
+                                 "directory of their own")
+
+
 def _writable_file(path: Path, what: str) -> None:
     if path.is_dir():
         raise OutputPathError(f"{what} {path} is a directory; give a file path")
@@ -133,6 +160,10 @@ def _writable_file(path: Path, what: str) -> None:
         raise OutputPathError(f"{what} {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise OutputPathError(f"{what} {path} cannot be written (permission denied)")
+    try:  # os.access says yes to root, and knows nothing of /proc or a read-only mount: try it
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as e:
+        raise OutputPathError(f"{what} {path} cannot be written ({e.strerror or type(e).__name__})") from None
 
 
 def _check_adapter_specs(specs: Sequence[str]) -> None:
@@ -167,8 +198,60 @@ class _Plan:
     previous_meta: dict[str, Any] = field(default_factory=dict)
 
 
+def _given_seed(cfg: RunConfig) -> int:
+    return 0 if cfg.seed is None else cfg.seed
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _normalized(cfg: RunConfig) -> RunConfig:
+    """The config with its types checked (a Python caller's mistakes get the CLI's one-line errors, never a
+    TypeError from deep inside); one string where a list is expected is read as a list of one."""
+    def path_or_none(name: str) -> None:
+        v = getattr(cfg, name)
+        if v is not None and not isinstance(v, (str, os.PathLike)):
+            raise UsageError(f"RunConfig.{name} must be a path (str or Path) or None, got {type(v).__name__}")
+
+    def strings(name: str, paths: bool = False) -> tuple[Any, ...]:
+        v = getattr(cfg, name)
+        one = (str, os.PathLike) if paths else (str,)
+        if isinstance(v, one):
+            return (v,)
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, one) for x in v):
+            kind = "paths" if paths else "strings"
+            raise UsageError(f"RunConfig.{name} must be a list of {kind}, got {type(v).__name__} {v!r:.60}")
+        return tuple(v)
+
+    if not isinstance(cfg.out, (str, os.PathLike)):
+        raise UsageError(f"RunConfig.out must be a path (str or Path), got {type(cfg.out).__name__}")
+    for name in ("baseline", "update_baseline", "summary_md", "cache_dir", "jax_cache"):
+        path_or_none(name)
+    for name in ("clauses", "dtypes"):
+        v = getattr(cfg, name)
+        if not isinstance(v, str):
+            strings(name)
+    if cfg.seed is not None and (not _is_int(cfg.seed) or cfg.seed < 0):
+        raise UsageError(f"seed must be a whole number >= 0, got {cfg.seed!r}")
+    if not _is_int(cfg.max_examples) or not 1 <= cfg.max_examples <= MAX_EXAMPLES:
+        raise UsageError(f"max_examples must be a whole number from 1 to {MAX_EXAMPLES}, got {cfg.max_examples!r}")
+    if not _is_int(cfg.jobs) or not 1 <= cfg.jobs <= 256:
+        raise UsageError(f"jobs must be a whole number from 1 to 256, got {cfg.jobs!r}")
+    if cfg.shard is not None:
+        s = cfg.shard
+        if not (isinstance(s, tuple) and len(s) == 2 and all(_is_int(x) for x in s) and 1 <= s[0] <= s[1]):
+            raise UsageError(f"shard must be (K, N) with 1 <= K <= N, got {s!r}")
+    for name in ("resume", "allow_unavailable", "explore", "corpus", "shrink", "hypothesis_shrink", "case_cache",
+                 "sandbox"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise UsageError(f"RunConfig.{name} must be True or False, got {getattr(cfg, name)!r}")
+    return replace(cfg, adapters=strings("adapters"), writable=strings("writable", paths=True))
+
+
 def plan(cfg: RunConfig) -> _Plan:
     """Validate everything a run needs; raises a ConformanceError (one line) before any work is done."""
+    cfg = _normalized(cfg)
     try:
         clauses = tuple(c.id for c in select(_split(cfg.clauses)))
         dtypes = tuple(parse_dtypes(_split(cfg.dtypes)))
@@ -192,6 +275,10 @@ def plan(cfg: RunConfig) -> _Plan:
         if not (out / RESULTS).exists():
             raise UsageError(f"--resume: {out} holds no {RESULTS} to continue")
     _writable_dir(out, "--out")
+    _check_out(out, cfg.resume)
+    if cfg.case_cache and cfg.cache_dir is not None:
+        _writable_dir(Path(cfg.cache_dir), "--cache-dir")
+    _check_writable(cfg, out)
     if cfg.update_baseline is not None:
         _writable_file(Path(cfg.update_baseline), "--update-baseline")
     if cfg.summary_md is not None:
@@ -203,8 +290,8 @@ def plan(cfg: RunConfig) -> _Plan:
         except bl.BaselineError as e:
             raise UsageError(str(e)) from None
     seed = cfg.seed
-    if cfg.explore:
-        seed = int(time.time() * 1000) % (2**31)
+    if seed is None:  # explore searches afresh unless a seed is given (to replay a search); the gate uses 0
+        seed = int(time.time() * 1000) % (2**31) if cfg.explore else 0
     options = {"baseline": _relative(Path(cfg.baseline)) if cfg.baseline else None, "explore": cfg.explore,
                "corpus": cfg.corpus, "allow_unavailable": cfg.allow_unavailable}
     p = _Plan(cfg, out, specs, clauses, dtypes, entries, seed, options)
@@ -275,29 +362,98 @@ def _relative(path: Path) -> str:
         return path.name
 
 
+RUN_FILES = (RESULTS, META, "summary.json", "summary.md", "junit.xml", "report.html")
+RUN_DIRS = ("failures", "minimal", "new-corpus", "logs")
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    """A new run replaces only a previous, finished run: never files that are not the gate's, and never an
+    interrupted run's records (that is what --resume is for)."""
+    if resume or not out.is_dir():
+        return
+    try:
+        entries = sorted(p.name for p in out.iterdir())
+    except OSError as e:
+        raise OutputPathError(f"--out {out} cannot be read ({e.strerror})") from None
+    if not entries:
+        return
+    if not (out / META).exists() and not (out / RESULTS).exists():
+        foreign = [n for n in entries if n not in RUN_FILES + RUN_DIRS]
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+            raise OutputPathError(f"--out {out} is not empty and holds no run ({shown}); a run replaces what it "
+                                  "finds there: give an empty or new directory")
+        return
+    try:
+        complete = (out / META).exists() and bool(json.loads((out / META).read_text()).get("complete"))
+    except (OSError, ValueError, AttributeError):
+        complete = False
+    if not complete and (out / RESULTS).exists() and (out / RESULTS).stat().st_size:
+        raise OutputPathError(f"--out {out} holds an interrupted run: continue it with --resume, or delete it (or "
+                              "give another --out) to start afresh")
+
+
 def _prepare_out(out: Path, resume: bool) -> None:
     if resume:
         return
-    for name in (RESULTS, META, "summary.json", "summary.md", "junit.xml", "report.html"):
+    for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
-    for d in ("failures", "minimal", "new-corpus", "logs"):
+    for d in RUN_DIRS:
         shutil.rmtree(out / d, ignore_errors=True)
 
 
 def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
-    """Run the gate. Raises a ``ConformanceError`` for bad input (before any work); never for code under test."""
+    """Run the gate. Raises a ``ConformanceError`` for bad input (before any work); never for code under test.
+
+    Example::
+
+        result = conformance.run(conformance.RunConfig(adapters=["reference-f32"], out="reports/mine"))
+        if not result.ok:
+            print(result.exit_code, result.problems)
+
+    Ctrl-C or SIGTERM (in the main thread) ends the run with ``EXIT_INTERRUPTED`` and the finished
+    records on disk. Once either arrives the run can no longer be green, even where Python drops the
+    KeyboardInterrupt (raised inside a garbage-collector callback, say).
+    """
+    latch = threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        def on_signal(signum: int, frame: Any) -> None:
+            latch.set()
+            raise KeyboardInterrupt
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        return _run(config, on_event, latch)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) -> RunResult:
     from . import runner
 
     p = plan(config)
     cfg = p.cfg
-    p.out.mkdir(parents=True, exist_ok=True)
+    try:
+        p.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # os.access cannot tell (root, /proc, a read-only mount): creating it can
+        raise OutputPathError(f"--out {p.out} cannot be created ({e.strerror or type(e).__name__})") from None
     _prepare_out(p.out, cfg.resume)
     if cfg.explore:
         _emit(on_event, "note", f"explore: fresh seed {p.seed} (replay this search with --seed {p.seed})")
     t0 = time.monotonic()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     token = new_token()
-    limits = Limits(float(cfg.timeout), float(cfg.load_timeout), int(cfg.memory_limit_mb))
+    writable = [str(Path(d).resolve()) for d in cfg.writable]
+    jax_cache = cfg.jax_cache if cfg.jax_cache is not None else os.environ.get(JAX_CACHE_ENV)
+    if jax_cache:  # the optax workers write the persistent cache
+        writable.append(str(Path(jax_cache).resolve()))
+    for d in writable:  # a sandboxed worker can write beneath these, but cannot create them
+        Path(d).mkdir(parents=True, exist_ok=True)
+    limits = Limits(float(cfg.timeout), float(cfg.load_timeout), int(cfg.memory_limit_mb), writable=tuple(writable),
+                    sandbox=cfg.sandbox)
     saved_env = os.environ.get(JAX_CACHE_ENV)
     if cfg.jax_cache is not None:  # read by the optax workers before anything compiles (docs/adapters.md)
         os.environ[JAX_CACHE_ENV] = str(Path(cfg.jax_cache).resolve())
@@ -339,6 +495,9 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
         runner.wait_described(handles, idle, None if cfg.explore else sends)
         timing["start_wait_seconds"] = round(time.monotonic() - g0 - timing["generation_seconds"], 3)
         handles, problems, warnings = _screen(handles, cfg, on_event)
+        if not cfg.sandbox or sandbox.abi() <= 0:
+            warnings.append(f"workers are not sandboxed ({_sandbox_line(cfg)})")
+            _emit(on_event, "warning", warnings[-1])
         if cfg.resume:
             _check_resume(p, handles)
         else:  # a run killed before its end still says what it was, so --resume can check it continues it
@@ -432,6 +591,10 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
         _emit(on_event, "note", f"explore: {n_new} new failing case(s) in {_relative(p.out / 'new-corpus')}; copy "
                                 "them into conformance/corpus/ to replay them in every gate run")
     bad = [r for r in records if r["verdict"] in BAD_VERDICTS]
+    if latch.is_set() and complete:  # the interrupt was swallowed somewhere: the run still did not finish as asked
+        complete = False
+        meta["complete"] = False
+        warnings.append("interrupted (Ctrl-C or SIGTERM): finished records are in results.jsonl (--resume)")
     exit_code = EXIT_INTERRUPTED if not complete else (EXIT_NONCONFORMANT if bad or problems else EXIT_OK)
     meta["gate"] = {"exit_code": exit_code, "problems": problems, "warnings": warnings}
     write_json(p.out / META, meta)
@@ -605,12 +768,18 @@ def _hypothesis_examples(out: Path, records: list[dict[str, Any]], by_name: dict
             continue
         seen.add(key)
         _emit(on_event, "phase", f"hypothesis shrinking {r['adapter']} {charged}")
-        small = hypothesis_minimal(load(out / r["case_file"]), r, by_name[r["adapter"]], cfg.timeout, cfg.seed)
+        small = hypothesis_minimal(load(out / r["case_file"]), r, by_name[r["adapter"]], cfg.timeout, _given_seed(cfg))
         if small is not None:
             path = out / "minimal" / f"{small.id}.json"
             atomic_write(path, small.dumps() + "\n")
             _emit(on_event, "note", f"minimal failing case for {r['adapter']} {charged}: adam-conformance replay "
                                     f"{_relative(path)} --adapter {by_name[r['adapter']].spec}")
+
+
+def _sandbox_line(cfg: RunConfig) -> str:
+    if not cfg.sandbox:
+        return "off: --no-sandbox; code under test runs as your user and could reach this run's files"
+    return sandbox.describe()
 
 
 def _versions() -> dict[str, str]:
@@ -630,7 +799,7 @@ def _meta(p: _Plan, handles: Sequence[Any], n_cases: int, complete: bool, wall: 
         **_config_meta(p), "cases": n_cases, "complete": complete, "wall_seconds": round(wall, 2),
         "environment": {**environment(), **_versions()}, "hypothesis": _versions()["hypothesis"],
         "baseline": p.options["baseline"],
-        "adapters": [h.meta() for h in handles],
+        "adapters": [h.meta() for h in handles], "sandbox": _sandbox_line(p.cfg),
         "generation_seconds": timing.get("generation_seconds"),
         "timing": {**timing, "implementations_seconds": round(own, 3)},
     }
@@ -646,6 +815,7 @@ def write_reports(out: Path, meta: dict[str, Any], records: list[dict[str, Any]]
         _WARM.join(30)
     try:
         render.write_all(out, meta, records, problems, warnings, extra_md)
-    except Exception as e:  # a report that cannot be drawn must not cost the records or the exit code
-        problems.append(f"writing the reports failed ({type(e).__name__}: {str(e)[:200]}); results.jsonl and "
-                        "run.json are complete: rerun `adam-conformance report`")
+    except Exception as e:  # a report that cannot be drawn must not cost the records or change the verdict
+        warnings.append(f"writing the reports failed ({type(e).__name__}: {str(e)[:200]}); the verdict stands and "
+                        f"results.jsonl and run.json are complete: `adam-conformance report {out} --format html "
+                        f"--out {out / 'report.html'}` draws the page again")

@@ -500,12 +500,14 @@ def check_file(out: Path, records: Sequence[dict[str, Any]]) -> bool:
 
 def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
                     records: Sequence[dict[str, Any]]) -> list[str]:
-    """Why the run cannot be green although no verdict is bad: adapters that judged nothing.
+    """Why the run cannot be green although no verdict is bad: no case at all, or adapters that judged nothing.
 
     Every available adapter must judge at least one case of every clause family for which the run
     had a case its declaration admits (dtype declared, no clause declared unsupported); an adapter
     that declines every such case at run time (Unsupported outcomes) judged nothing there."""
     problems: list[str] = []
+    if not cases:  # an empty shard, a case set that came back empty: no verdict was computed at all
+        return ["the run had no cases (an empty shard or case set), so nothing was judged"]
     judged: dict[str, set[str]] = {}
     for r in records:
         if r["verdict"] != UNSUPPORTED:

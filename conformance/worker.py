@@ -9,7 +9,9 @@ says so; whatever the code does instead (``os._exit``, a signal, a hang) the gat
 silent worker and records an ERROR for the case it was running.
 
 Adapters are created once per worker and kept, so per-structure caches (compiled graphs, jitted
-steps) survive from case to case. The worker holds no verdicts: it only reports what ran.
+steps) survive from case to case. The worker holds no verdicts: it only reports what ran. Its first act
+is to confine itself (``conformance.sandbox``): it writes only to its scratch directory and cannot
+signal or trace the gate, so code under test cannot reach the run's records, caches or the gate's imports.
 """
 
 from __future__ import annotations
@@ -201,6 +203,9 @@ def _watch_parent(parent: int) -> None:
 
 
 def main(argv: list[str]) -> None:
+    from .sandbox import apply_from_env
+
+    apply_from_env()  # before anything of the adapter's is imported: code under test starts confined
     result_fd = int(argv[0])
     parent = int(os.environ.get("ADAM_CONFORMANCE_GATE_PID", os.getppid()))
     threading.Thread(target=_watch_parent, args=(parent,), name="orphan-watch", daemon=True).start()

@@ -23,9 +23,11 @@ import ctypes
 import math
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import ipc
+from . import ipc, sandbox
 
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_LOAD_TIMEOUT = 120.0  # importing torch/jax/MindSpore and probing: far shorter than a case budget
@@ -58,6 +60,8 @@ class Limits:
     load_timeout: float = DEFAULT_LOAD_TIMEOUT
     memory_mb: int = DEFAULT_MEMORY_MB
     max_outcome_mb: int = ipc.DEFAULT_MAX_BLOB >> 20
+    writable: tuple[str, ...] = ()  # directories a sandboxed worker may write besides its scratch (conformance.sandbox)
+    sandbox: bool = True  # False: --no-sandbox (run.json and the summary say so)
 
 
 PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
@@ -115,6 +119,7 @@ class Proc:
     began: float = 0.0
     idle_since: float = 0.0  # when it last had nothing running while cases were queued to it
     dead: bool = False
+    scratch: str | None = None  # the worker's TMPDIR: the one directory of its own it may write (removed with it)
 
 
 def _seconds(said: Any) -> float:
@@ -198,6 +203,12 @@ class AdapterPool:
             log_path = self.log_dir / f"worker-{self.index}.log"
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         env = {**os.environ, **WORKER_ENV, TOKEN_ENV: self.token, "ADAM_CONFORMANCE_GATE_PID": str(os.getpid())}
+        env.pop(sandbox.ENV, None)
+        scratch = tempfile.mkdtemp(prefix="adam-conformance-worker-")
+        env.update({"TMPDIR": scratch, "TMP": scratch, "TEMP": scratch})
+        rules = sandbox.policy(Path(scratch), self.limits.writable) if self.limits.sandbox else None
+        if rules is not None:  # applied by the worker to itself before it loads the adapter
+            env[sandbox.ENV] = rules
         try:
             popen = subprocess.Popen([sys.executable, "-m", "conformance.worker", str(w)], stdin=subprocess.PIPE,
                                      stdout=log, stderr=log, pass_fds=(w,), start_new_session=True, env=env,
@@ -211,7 +222,8 @@ class AdapterPool:
         _widen(wfd)  # requests: many cases ahead in one write (a full pipe is written as it drains)
         os.set_blocking(r, False)
         os.set_blocking(wfd, False)
-        p = Proc(popen, r, wfd, ipc.FrameReader(self.limits.max_outcome_mb << 20), time.monotonic(), log_path, first)
+        p = Proc(popen, r, wfd, ipc.FrameReader(self.limits.max_outcome_mb << 20), time.monotonic(), log_path, first,
+                 scratch=scratch)
         p.outbuf += ipc.encode({"type": "describe", "spec": self.spec})
         try:  # now, not at the next poll: the worker loads its library while the gate generates cases
             del p.outbuf[:os.write(wfd, p.outbuf)]
@@ -242,6 +254,8 @@ class AdapterPool:
             p.popen.wait(timeout=2.0)
         except subprocess.TimeoutExpired:
             pass
+        if p.scratch:
+            shutil.rmtree(p.scratch, ignore_errors=True)
 
     @property
     def live(self) -> list[Proc]:
@@ -585,11 +599,14 @@ def adopted(ours: set[int], since: float) -> list[int]:
     return found
 
 
-def kill_adopted(ours: set[int], since: float, rounds: int = 5) -> None:
-    """Kill and reap every adopted descendant (their own children are adopted in turn: a few rounds)."""
+def kill_adopted(ours: set[int], since: float, patience: float = 10.0) -> None:
+    """Kill and reap every adopted descendant. Their own children are adopted in turn when they die, so
+    this repeats until a round finds none -- a chain of any depth -- or ``patience`` seconds have passed
+    (a process that forks faster than it is killed)."""
     if not os.path.isdir("/proc"):
         return
-    for _ in range(rounds):
+    end = time.monotonic() + patience
+    while time.monotonic() < end:
         pids = adopted(ours, since)
         if not pids:
             return

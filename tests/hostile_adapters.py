@@ -454,6 +454,53 @@ class RewritesResults(WrongAnswer):
         return super().run(case)
 
 
+# ---- the sandbox: what a confined worker tries to reach ------------------------------------------------
+
+PLANTED = "_hostile_planted_module.py"  # what Escapist tries to plant in the gate's working directory
+
+
+def _escapes() -> dict[str, Callable[[], None]]:
+    """Every reach outside the worker the sandbox must stop (conformance/sandbox.py), by name."""
+    gate = int(os.environ.get("ADAM_CONFORMANCE_GATE_PID", os.getppid()))
+    log = os.readlink("/proc/self/fd/1")  # the worker's log: <out>/logs/worker-N.log, as an attacker finds --out
+    out = Path(log).parent.parent
+    cache = os.environ.get("ADAM_CONFORMANCE_CASE_CACHE", "")
+
+    def write(path: Path) -> Callable[[], None]:
+        return lambda: path.write_text("planted by a worker\n")
+
+    return {
+        "gate-cwd": write(Path(os.getcwd()) / PLANTED),  # a module the gate could import later
+        "out-dir": write(out / "planted.txt"),
+        "results": lambda: open(out / "results.jsonl", "a").close(),
+        "case-cache": write(Path(cache) / "planted.jsonl"),
+        "signal-gate": lambda: os.kill(gate, 0),  # signal 0 only checks: a real attack would SIGKILL or SIGSTOP
+        "gate-fds": lambda: os.close(os.open(f"/proc/{gate}/fd/0", os.O_RDONLY)),
+    }
+
+
+class Escapist(WrongAnswer):
+    """Fails every case, and on its first case tries every escape of ``_escapes``; leaves a marker
+    ``escaped-NAME`` for each that worked and ``blocked-NAME`` for each that was refused."""
+
+    name = "hostile-escapist"
+
+    def __init__(self) -> None:
+        self.tried = False
+
+    def run(self, case: Case) -> Outcome:
+        if not self.tried:
+            self.tried = True
+            for what, attempt in _escapes().items():
+                try:
+                    attempt()
+                except OSError:
+                    _marker(f"blocked-{what}")
+                else:
+                    _marker(f"escaped-{what}")
+        return super().run(case)
+
+
 # ---- process bounds: deaths beside healthy cases, leaks --------------------------------------------------
 
 def dies_on(case_id: str) -> bool:

@@ -88,11 +88,15 @@ def sharded(cli: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     tmp = tmp_path_factory.mktemp("shards")
     dirs = {k: tmp / k for k in ("full", "s1", "s2", "merged")}
     base = ("run", "--adapter", "reference-f32", "--adapter", cli.adapter(FAULTY), *GATE)
+    codes = {}
     for key, extra in (("full", ()), ("s1", ("--shard", "1/2")), ("s2", ("--shard", "2/2"))):
         proc = cli(*base, *extra, "--out", dirs[key])
         assert proc.returncode in (0, 1), proc.stderr[-3000:]
+        codes[key] = proc.returncode
     proc = cli("report", "--merge", dirs["s1"], dirs["s2"], "--out", dirs["merged"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The merged run's verdict is the unsharded run's (the faulty adapter fails), never one shard's.
+    assert proc.returncode == codes["full"] == 1, proc.stderr[-3000:]
+    assert json.loads((dirs["merged"] / "run.json").read_text())["gate"]["exit_code"] == 1
     return dirs
 
 
@@ -438,3 +442,54 @@ def test_resume_of_a_complete_run_runs_nothing(cli: Any, tmp_path: Path) -> None
     assert (out / "results.jsonl").read_text() == before
     assert json.loads((out / "run.json").read_text())["adapters"][0]["cases_run"] == 0
     shutil.rmtree(out)
+
+
+# ---- nothing judged is never green ------------------------------------------------------------------------
+
+N_SHARDS = 5  # more shards than the run below has cases: some hold none
+
+
+@pytest.fixture(scope="module")
+def shards(cli: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("empty-shards")
+    base = ("run", "--adapter", "reference-f32", "--clauses", "UPD-MOMENTS", "--dtypes", "float32",
+            "--max-examples", 2, "--no-corpus", "--no-shrink", "--quiet")
+    runs = []
+    for k in range(1, N_SHARDS + 1):
+        out = tmp / f"s{k}"
+        runs.append({"proc": cli(*base, "--shard", f"{k}/{N_SHARDS}", "--out", out), "out": out,
+                     "records": []})
+        runs[-1]["records"] = cli.records(out)
+    empty = [r for r in runs if not r["records"]]
+    assert empty and len(empty) < N_SHARDS, [len(r["records"]) for r in runs]
+    return {"runs": runs, "empty": empty, "tmp": tmp}
+
+
+def test_an_empty_shard_is_not_green(shards: dict[str, Any]) -> None:
+    for run in shards["runs"]:
+        proc = run["proc"]
+        if run["records"]:
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            continue
+        assert proc.returncode == 1, proc.stderr[-2000:]
+        assert "nothing was judged" in proc.stderr
+        assert json.loads((run["out"] / "run.json").read_text())["gate"]["exit_code"] == 1
+
+
+def test_a_merge_is_judged_on_its_records_not_on_its_first_shard(cli: Any, shards: dict[str, Any]) -> None:
+    """Joined, the shards' records all pass: the empty shards' "nothing judged" does not stand, whichever
+    shard comes first. Joined without the shards that hold cases, nothing is judged: red."""
+    dirs = [r["out"] for r in shards["runs"]]
+    empties = [r["out"] for r in shards["empty"]]
+    for name, order in (("empty-first", empties + [d for d in dirs if d not in empties]),
+                        ("reversed", dirs[::-1])):
+        out = shards["tmp"] / f"merged-{name}"
+        proc = cli("report", "--merge", *order, "--out", out)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        gate = json.loads((out / "run.json").read_text())["gate"]
+        assert gate["exit_code"] == 0 and gate["problems"] == [], gate
+    out = shards["tmp"] / "merged-partial"
+    proc = cli("report", "--merge", *empties, "--out", out)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    problems = " ".join(json.loads((out / "run.json").read_text())["gate"]["problems"])
+    assert "missing" in problems and "nothing was judged" in problems, problems

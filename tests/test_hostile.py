@@ -54,7 +54,7 @@ def run_dir(cli: Any, tmp: Path, adapters: list[str], *extra: Any, env: dict[str
     """One gate run; what it printed and wrote, and the markers its hostile adapters left."""
     out, markers = tmp / "run", tmp / "markers"
     markers.mkdir(parents=True, exist_ok=True)
-    args: list[Any] = ["run", *SMALL, *extra, "--out", out]
+    args: list[Any] = ["run", *SMALL, *extra, "--out", out, "--writable", markers]  # the workers leave markers
     if not shrink:
         args.append("--no-shrink")
     for a in adapters:
@@ -242,8 +242,10 @@ def tamper(cli: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
     tmp = tmp_path_factory.mktemp("hostile-tamper")
     patcher = tmp / "patch_judge.py"
     patcher.write_text(JUDGE_PATCHER)
+    # Unconfined (--no-sandbox): the rewrite lands, and the gate's own check must catch it. With the
+    # sandbox it cannot land at all (test_sandbox.py).
     return run_dir(cli, tmp, [HEALTHY, spec("WrongAnswer"), f"{patcher}:Patcher", spec("RewritesResults")],
-                   "--max-examples", 2, env=TESTS_PATH)
+                   "--max-examples", 2, "--no-sandbox", env=TESTS_PATH)
 
 
 def test_tamper_run_fails_and_keeps_the_gates_records(cli: Any, tamper: dict[str, Any]) -> None:
