@@ -212,6 +212,11 @@ def _print_summary(meta: dict[str, Any], records: list[dict[str, Any]], problems
                                    f" s){comp}")))
     cps = meta.get("cases_per_second")
     err.print(f"wall time {meta.get('wall_seconds', 0):.1f} s" + (f", {cps:.1f} case-runs/s" if cps else ""))
+    env = meta.get("environment") or {}
+    sandbox = str(meta.get("sandbox") or "none").split(";")[0]
+    err.print(escape(safe_text(f"adam-conformance {meta.get('suite_version')}, spec {meta.get('spec_version')}, seed "
+                               f"{meta.get('seed')}, hypothesis {meta.get('hypothesis') or env.get('hypothesis')}, "
+                               f"numpy {env.get('numpy')}; sandbox: {sandbox}")))
     bad = [r for r in records if r["verdict"] in BAD]
     for r in bad[:10]:
         err.print(f"[red]{r['verdict']}[/] " + escape(safe_text(

@@ -78,6 +78,19 @@ def _one_line(what: str, diffs: Sequence[str]) -> str:
     return f"{what}: {diffs[0]}{more}"
 
 
+def check_resume_config(previous_meta: dict[str, Any], new_meta: dict[str, Any], specs: Sequence[str]) -> None:
+    """``check_resume`` for what is known before any worker starts: the configuration, the shard, and the
+    adapter specs as given (names and versions are checked once the workers have said them)."""
+    prev = {k: v for k, v in previous_meta.items() if k != "adapters"}
+    diffs = config_differences(prev, {k: v for k, v in new_meta.items() if k != "adapters"}, with_shard=True)
+    before = [s for s, _ in adapter_identities(previous_meta)]
+    if before and list(before) != list(specs):
+        diffs.append(f"adapter specs {_show(before)} vs {_show(list(specs))}")
+    if diffs:
+        raise CompatError(_one_line("--resume: this run does not continue the one in the directory "
+                                    "(previous vs now)", diffs) + "; resume with the same options, or start afresh")
+
+
 def check_resume(previous_meta: dict[str, Any], new_meta: dict[str, Any]) -> None:
     """CompatError unless the run being started has the configuration (and shard) of the one it continues."""
     diffs = config_differences(previous_meta, new_meta, with_shard=True)

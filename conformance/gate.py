@@ -196,6 +196,7 @@ class _Plan:
     seed: int
     options: dict[str, Any]
     previous_meta: dict[str, Any] = field(default_factory=dict)
+    previous_records: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _given_seed(cfg: RunConfig) -> int:
@@ -295,8 +296,13 @@ def plan(cfg: RunConfig) -> _Plan:
     options = {"baseline": _relative(Path(cfg.baseline)) if cfg.baseline else None, "explore": cfg.explore,
                "corpus": cfg.corpus, "allow_unavailable": cfg.allow_unavailable}
     p = _Plan(cfg, out, specs, clauses, dtypes, entries, seed, options)
-    if cfg.resume:
+    if cfg.resume:  # what can be checked before any work: the configuration, the specs, the records file
         p.previous_meta = _previous_meta(out)
+        from . import compat
+
+        new = {**_config_meta(p), "spec_version": SPEC_VERSION, "hypothesis": _versions()["hypothesis"]}
+        compat.check_resume_config(p.previous_meta, new, specs)  # a CompatError is a UsageError: exit 2
+        p.previous_records = _previous_records(out)
     return p
 
 
@@ -478,7 +484,7 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
         # While the workers finish starting, the gate prepares what judging needs (reference + bounds), and
         # every adapter that is up starts on its cases without waiting for the slowest to start.
         cases = runner.select_shard(all_cases, cfg.shard)
-        previous = _previous_records(p.out) if cfg.resume else []
+        previous = p.previous_records
         skip = {(r["case_id"], r["adapter"]) for r in previous}
         expectations = runner.Expectations(cases)
         sends = runner.Submissions(cases, skip)

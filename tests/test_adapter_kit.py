@@ -9,6 +9,7 @@ in an adapter (a missing state, a wrong shape, a dtype the kit cannot name) must
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -134,3 +135,17 @@ def test_groups_and_filter_are_the_kits_data() -> None:
     assert isinstance(out, Ran)
     assert judge(c, expected(c), out).verdict == PASS
     assert not np.allclose(out.steps[0]["w"].m, out.steps[0]["gamma"].m)  # only w was decayed
+
+
+def test_the_documented_command_finds_exactly_the_documented_deviation(cli, tmp_path) -> None:
+    """The docs' command, as written: exit 1, and the one deviation the example's docstring names -- eps added
+    in float16 underflows to 0, and a dead element computes 0/0 -- with every other case passing."""
+    out = tmp_path / "run"
+    proc = cli("run", "--adapter", SPEC, "--dtypes", "float64,float32,float16", "--out", out, "--quiet")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    records = cli.records(out)
+    bad = [r for r in records if r["verdict"] not in (PASS, UNSUPPORTED)]
+    got = [(r["verdict"], r["dtype"], r["clauses"][0], r.get("error_kind")) for r in bad]
+    assert got == [(ERROR, "float16", "UPD-EPS", "nonfinite")], [(r["dtype"], r["clauses"], r["message"]) for r in bad]
+    assert "dead-elements" in json.loads((out / bad[0]["case_file"]).read_text())["title"]
+    assert sum(r["verdict"] == PASS for r in records) > 500

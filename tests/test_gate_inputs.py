@@ -135,3 +135,13 @@ def test_a_steps_case_without_steps_is_a_format_error(cli: Any, tmp_path: Path) 
     path.write_text(json.dumps(d))
     line = cli.usage_error(cli("replay", path, "--adapter", "reference"))
     assert "at least one step" in line, line
+
+
+def test_resume_of_another_configuration_is_refused_before_any_work(cli: Any, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert cli("run", *TINY, "--out", out).returncode == 0
+    logs = {p.name: p.stat().st_size for p in (out / "logs").iterdir()}
+    for extra, says in ((("--seed", 5), "seed"), (("--adapter", "reference"), "adapter specs")):
+        line = cli.usage_error(cli("run", *TINY, *extra, "--resume", "--out", out))
+        assert "--resume" in line and says in line, line
+    assert {p.name: p.stat().st_size for p in (out / "logs").iterdir()} == logs  # no worker was started

@@ -271,7 +271,11 @@ def _header(meta: dict[str, Any], run_dir: str | None) -> list[tuple[str, str]]:
             ("cases", str(meta.get("cases")) + (f" (shard {meta['shard']})" if meta.get("shard") else "")
              + (f", merged from {meta['merged_from']} runs" if meta.get("merged_from") else "")),
             ("options", ", ".join(f"{k}={v}" for k, v in opts.items()) or "defaults"),
-            ("host", f"{env.get('platform', '')} (Python {env.get('python', '')})")]
+            ("host", f"{env.get('platform', '')} (Python {env.get('python', '')})"),
+            ("engine", f"hypothesis {meta.get('hypothesis') or env.get('hypothesis', '')}, numpy "
+             f"{env.get('numpy', '')}")]
+    if meta.get("sandbox"):
+        rows.append(("sandbox", str(meta["sandbox"])))
     if meta.get("started"):
         rows.append(("started", str(meta["started"])))
     if meta.get("wall_seconds") is not None:

@@ -148,6 +148,8 @@ def _properties(suite: ET.Element, meta: dict[str, Any], adapter: str) -> None:
             info = a.get("info") or {}
     pairs = [("suite_version", meta.get("suite_version")), ("spec_version", meta.get("spec_version")),
              ("seed", meta.get("seed")), ("device", info.get("device")),
+             ("hypothesis", meta.get("hypothesis") or (meta.get("environment") or {}).get("hypothesis")),
+             ("sandbox", meta.get("sandbox")),
              *((f"version.{k}", v) for k, v in (info.get("versions") or {}).items())]
     for k, v in pairs:
         if v is not None:

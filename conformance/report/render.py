@@ -45,8 +45,11 @@ def header_lines(meta: dict[str, Any], run_dir: str | None = None) -> list[str]:
         f"dtypes: {md(', '.join(map(str, meta.get('dtypes') or [])) or 'all')} - cases: {md(meta.get('cases'))}"
         + (f" - shard {md(meta['shard'])}" if meta.get("shard") else ""),
         f"- clauses: {md(_clause_set(meta.get('clauses') or []))}",
-        f"- host: {md(env.get('platform'))} (Python {md(env.get('python'))})",
+        f"- host: {md(env.get('platform'))} (Python {md(env.get('python'))}) - hypothesis "
+        f"{md(meta.get('hypothesis') or env.get('hypothesis'))} - numpy {md(env.get('numpy'))}",
     ]
+    if meta.get("sandbox"):
+        lines.append(f"- workers' sandbox: {md(meta['sandbox'])}")
     if not meta.get("complete", True):
         lines.insert(0, "- **PARTIAL RUN**: interrupted before every case ran; counts cover the finished records only")
     if meta.get("started"):
