@@ -500,7 +500,9 @@ def _assemble(d: Draft, f: Features, corner: str | None, planned: bool) -> Case:
     if f.nesterov == "on":
         hyper["use_nesterov"] = True
     title = d.title or f"{steps} steps"
-    if corner:
+    if corner == "dead-elements":  # its own eps and magnitudes, not the draft's
+        title = f"{corner}: eps={eps:.3g} below the dtype's resolution, half the elements' gradients always 0"
+    elif corner:
         title = f"{corner}: {title}"
     clauses = clauses_of(d.clause, f, groups) if planned else natural_clauses(d.clause)
     return make_case(clauses, dtype, [(n, values[n]) for n in names], steps_out, hyper,
@@ -605,8 +607,19 @@ STRUCTURES_PER_STREAM = {"UPD-EPS": 2, "UPD-DTYPE": 2}  # eps / magnitude corner
 
 
 def share_structure(d: Draft, source: Draft) -> Draft:
-    """``d``'s values (weights, gradients, lr, steps) on ``source``'s structure."""
-    return replace(d, **{f: getattr(source, f) for f in STRUCTURE_FIELDS})
+    """``d``'s values (weights, gradients, lr, steps) on ``source``'s structure.
+
+    eps is structure, but an UPD-EPS draft drew its gradients around its own eps: they move with it, by
+    the same number of decades (inside the dtype's magnitudes), so |g| stays where the draft put it
+    beside eps, and the title names the eps the case has."""
+    shared = replace(d, **{f: getattr(source, f) for f in STRUCTURE_FIELDS})
+    if d.clause == "UPD-EPS" and shared.eps != d.eps:
+        shift = math.log10(shared.eps) - math.log10(d.eps)
+        lo, hi = MAGNITUDES[d.dtype]
+        f = d.stream.fill
+        fill = f._replace(lo=min(max(f.lo + shift, lo), hi), hi=min(max(f.hi + shift, lo), hi))
+        shared = replace(shared, stream=d.stream._replace(fill=fill), title=f"|g| near eps={shared.eps:.3g}")
+    return shared
 
 
 def planned_cases(clause: str, dtype: str, found: Sequence[Draft]) -> list[Case]:

@@ -23,9 +23,11 @@ import faulty
 import pytest
 
 from adapters.numpy_lowp import NumpyLowPrecisionAdapter
+from conformance import gate
 from conformance.cases import Case
 from conformance.clauses import BY_ID, FAMILIES, select
 from conformance.cli import build_parser
+from conformance.commands import config_from_args
 from conformance.compare import ERROR, FAIL, PASS, Verdict, judge
 from conformance.dtypes import parse_dtypes
 from conformance.expected import Expected, expected
@@ -67,7 +69,8 @@ def default_run() -> DefaultRun:
 
 def test_default_run_is_what_the_cli_runs(default_run: DefaultRun) -> None:
     args = build_parser().parse_args(["run"])
-    assert (args.seed, args.max_examples, args.clauses, args.dtypes) == (0, 6, "", "")
+    assert args.seed is None and gate._given_seed(config_from_args(args)) == 0  # no --seed: 0 (fresh in explore)
+    assert (args.max_examples, args.clauses, args.dtypes) == (6, "", "")
     assert {c.dtype for c in default_run.cases} == {"float64", "float32", "float16", "bfloat16"}
     assert {k for c in default_run.cases for k in c.clauses} == set(BY_ID)
 

@@ -207,3 +207,32 @@ def test_cases_as_drawn_list_only_their_clause_and_planned_ones_every_feature(de
             assert {"UPD-NESTEROV", "SPR-NESTEROV"} & set(c.clauses)
         if f["sparse"] == "on":
             assert all(cl.startswith(("SPR-", "GRP-", "LR-", "DEC-LOSS")) for cl in c.clauses), c.clauses
+
+
+def test_upd_eps_cases_have_the_eps_their_title_names_and_gradients_beside_it() -> None:
+    """A stream shares its structure (eps included) across its slots; a draft's gradients, drawn around its
+    own eps, move with the shared eps, and the title names the eps the case has (an audit found titles
+    naming one eps on cases with another, and gradients decades away from the eps under test)."""
+    import math
+    import re
+
+    from conformance.dtypes import NAMES
+    from conformance.generate import generate
+    from conformance.strategies import MAGNITUDES
+
+    for case in generate(["UPD-EPS"], NAMES, 0, 6):
+        eps = case.hyper["eps"]
+        if case.title.startswith("dead-elements"):
+            assert f"eps={eps:.3g}" in case.title, case.title
+            continue
+        named = re.search(r"\|g\| near eps=([0-9.e+-]+)", case.title)
+        assert named and float(named.group(1)) == float(f"{eps:.3g}"), (case.title, eps)
+        if case.hyper.get("loss_scale", 1.0) != 1.0:
+            continue  # the gradients are scaled by the loss scale on purpose
+        lo, hi = MAGNITUDES[case.dtype]
+        want_lo, want_hi = max(lo, math.log10(eps) - 2), min(hi, math.log10(eps) + 2)
+        g = np.concatenate([np.abs(np.asarray(v, dtype=np.float64)).ravel() for t in range(case.num_steps)
+                            for v in case.gradients(t).values()])
+        g = g[g > 0]
+        assert g.size, case.id
+        assert want_lo - 0.1 <= np.log10(g).min() and np.log10(g).max() <= want_hi + 0.1, (case.id, eps)
