@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--adapter", action="append", default=[], metavar="A",
                    help="adapter name, torch:MOD:CLS, optax:MOD:FN, FILE.py:NAME or MOD:NAME (repeatable); "
                         "default: every built-in adapter that can run here")
-    r.add_argument("--out", type=Path, default=Path("reports/latest"), metavar="DIR")
+    r.add_argument("--out", type=Path, default=Path("reports/latest"), metavar="DIR",
+                   help="the run directory (default reports/latest): records, run.json, reports, failing cases; "
+                        "it must be new, empty or an earlier run's")
     r.add_argument("--seed", type=_seed, default=None,
                    help="the run's seed (default 0; with --explore, a fresh one unless given)")
     r.add_argument("--max-examples", type=_positive_int, default=6, metavar="N",
@@ -108,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "never one holding --out or the case cache)")
     r.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                    help="run the workers unconfined (they can then write this run's files; run.json says so)")
-    r.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N", help="worker processes per adapter")
+    r.add_argument("-j", "--jobs", type=_positive_int, default=1, metavar="N",
+                   help="worker processes per adapter (default 1)")
     r.add_argument("--shard", type=_shard, default=None, metavar="K/N", help="run the K-th of N disjoint parts")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     r.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="known deviations (TOML)")
@@ -132,13 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--load-timeout", type=_timeout, default=120.0, metavar="SECONDS")
 
     st = sub.add_parser("selftest", help="run the gate over a zoo of faulty and faithful Adams: kill rate, margins")
-    st.add_argument("--max-examples", type=_positive_int, default=3, metavar="N")
-    st.add_argument("--seed", type=_seed, default=0)
+    st.add_argument("--max-examples", type=_positive_int, default=3, metavar="N",
+                    help="cases per clause and dtype in each gate run (default 3)")
+    st.add_argument("--seed", type=_seed, default=0, help="the gate runs' seed (default 0)")
 
     rep = sub.add_parser("report", help="render (and merge) earlier runs")
     rep.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
     rep.add_argument("--format", choices=("md", "html", "json"), default="md")
-    rep.add_argument("--merge", action="store_true", help="join shard outputs into one run (written to --out)")
+    rep.add_argument("--merge", action="store_true",
+                     help="join shard outputs into one run: with --out DIR a run directory, and the exit code is "
+                          "the joined run's verdict; without --out the joined report on stdout")
     rep.add_argument("--out", type=Path, default=None, metavar="PATH", help="write here instead of stdout")
     rep.add_argument("--title", default="Adam conformance")
     return p

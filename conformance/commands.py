@@ -18,7 +18,7 @@ from rich.table import Table
 from .cases import CaseFormatError, load
 from .clauses import CLAUSES
 from .cli import github_summary_path
-from .errors import EXIT_NONCONFORMANT, EXIT_OK, UsageError
+from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, UsageError
 from .records import META, RESULTS, RecordWriter, atomic_write, read_records, write_json
 
 # Wide enough for the clause x adapter table when output goes to a file or a CI log.
@@ -83,6 +83,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     wanted = list(dict.fromkeys(args.adapter)) if args.adapter and not args.details else specs
     token = new_token()
+    err.print(escape(f"loading {len(wanted)} adapter(s), each in a worker of its own (importing a backend takes "
+                     "seconds) ..."))
     handles, dispatcher = runner.start(wanted, 1, Limits(load_timeout=args.load_timeout), None, token)
     try:
         runner.wait_described(handles)
@@ -134,10 +136,13 @@ class _CliEvents:
             err.print(f"[{style}]{ev.kind}[/]: " + escape(safe_text(ev.message)))
         elif ev.kind == "phase":
             self._stop()
-            if ev.message == "running cases" and not self.quiet:
-                self.prog = _progress(False)
+            if ev.message in ("running cases", "generating cases") and ev.total and not self.quiet:
+                generating = ev.message == "generating cases"
+                if generating:
+                    err.print("generating cases ...")
+                self.prog = _progress(False, "generating" if generating else "running")
                 self.prog.__enter__()
-                self.task = self.prog.add_task("cases", total=ev.total or 0)
+                self.task = self.prog.add_task("streams" if generating else "cases", total=ev.total)
             elif not self.quiet:
                 err.print(escape(safe_text(ev.message)) + " ...")
         elif ev.kind == "progress" and self.prog is not None:
@@ -186,8 +191,8 @@ def safe_text(text: Any) -> str:
     return one_line(text)
 
 
-def _progress(quiet: bool) -> Any:
-    return Progress(TextColumn("[bold]running[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+def _progress(quiet: bool, label: str = "running") -> Any:
+    return Progress(TextColumn(f"[bold]{label}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False)
 
 
@@ -238,7 +243,9 @@ def _print_summary(meta: dict[str, Any], records: list[dict[str, Any]], problems
         err.print(f"[yellow]warning[/]: {escape(safe_text(line))}")
     code = meta.get("gate", {}).get("exit_code")
     if code is not None:
-        err.print("[green]conformant[/] (exit 0)" if code == EXIT_OK else f"[red]not conformant[/] (exit {code})")
+        err.print("[green]conformant[/] (exit 0)" if code == EXIT_OK else
+                  f"[yellow]interrupted[/] (exit {code})" if code == EXIT_INTERRUPTED else
+                  f"[red]not conformant[/] (exit {code})")
 
 
 # ---- replay ----------------------------------------------------------------------------------------
@@ -384,6 +391,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from . import selftest
 
-    result = selftest.selftest(max_examples=args.max_examples, seed=args.seed)
+    events = None if getattr(args, "quiet", False) else _CliEvents(False)  # one status line per gate run
+    result = selftest.selftest(max_examples=args.max_examples, seed=args.seed, on_event=events)
     out.print(escape(selftest.render(result)))
     return EXIT_OK if getattr(result, "ok", False) else EXIT_NONCONFORMANT

@@ -341,8 +341,8 @@ def _emit(on_event: OnEvent | None, kind: str, message: str = "", **kw: Any) -> 
         on_event(Event(kind, message, **kw))
 
 
-def _cases(p: _Plan) -> list[Case]:
-    from .generate import generate
+def _cases(p: _Plan, on_event: OnEvent | None = None) -> list[Case]:
+    from .generate import generate, streams
 
     found: dict[str, Case] = {}
     if p.cfg.corpus:
@@ -355,6 +355,9 @@ def _cases(p: _Plan) -> list[Case]:
     if p.cfg.case_cache:  # on by default: a case set depends only on what its key covers (casecache)
         cache = p.cfg.cache_dir if p.cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or default_dir()
         kwargs["cache_dir"] = Path(cache)
+    total = streams(p.clauses, p.dtypes)
+    _emit(on_event, "phase", "generating cases", total=total)
+    kwargs["progress"] = lambda n: _emit(on_event, "progress", done=n, total=total)
     for c in generate(p.clauses, p.dtypes, p.seed, p.cfg.max_examples, **kwargs):
         found.setdefault(c.id, c)
     return list(found.values())
@@ -478,8 +481,7 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     try:
         g0 = time.monotonic()
         if not cfg.explore:  # generation overlaps the workers' start (they import their libraries meanwhile)
-            _emit(on_event, "phase", "generating cases")
-            all_cases = _cases(p)
+            all_cases = _cases(p, on_event)
         timing["generation_seconds"] = round(time.monotonic() - g0, 3)
         # While the workers finish starting, the gate prepares what judging needs (reference + bounds), and
         # every adapter that is up starts on its cases without waiting for the slowest to start.
@@ -558,7 +560,7 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
                        "explainer_answers": None if explainer is None else explainer.answered})
         if p.entries:
             bl.recount(p.entries, records)
-        if complete and cfg.shrink:
+        if complete and cfg.shrink and any(r.get("case_file") for r in records):
             _emit(on_event, "phase", "shrinking failing cases")
             _shrink_failures(p.out, records, handles, cfg, on_event)
     except KeyboardInterrupt:

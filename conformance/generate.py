@@ -8,7 +8,7 @@ clause never changes another clause's cases.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -76,19 +76,26 @@ def clause_strategy(clause: str, dtype: str) -> st.SearchStrategy[Case]:
     return CLAUSE_CASES[clause](dtype)
 
 
+def streams(clauses: Iterable[str], dtypes: Sequence[str]) -> int:
+    """How many hypothesis streams ``generate`` draws: one per step clause and dtype (what ``progress`` counts)."""
+    return sum(not c.startswith(VALIDATION_PREFIX) for c in clauses) * len(dtypes)
+
+
 def generate(clauses: Iterable[str], dtypes: Sequence[str], run_seed: int, max_examples: int,
-             cache_dir: str | Path | None = None) -> list[Case]:
+             cache_dir: str | Path | None = None, progress: Callable[[int], None] | None = None) -> list[Case]:
     """Cases for every clause in every dtype.
 
     With ``cache_dir`` the set is read from a cache file keyed by everything generation depends on
-    (``casecache``), and generated and stored there only when absent: off unless given.
+    (``casecache``), and generated and stored there only when absent: off unless given. ``progress`` is
+    called with the number of streams drawn so far, after each (a cached set draws none).
     """
     clauses = list(clauses)
     if cache_dir is not None:
         from .casecache import cached
 
         return cached(cache_dir, clauses, dtypes, run_seed, max_examples,
-                      lambda: generate(clauses, dtypes, run_seed, max_examples))
+                      lambda: generate(clauses, dtypes, run_seed, max_examples, progress=progress))
+    drawn = 0
     out: dict[str, Case] = {}
     for clause in clauses:
         if clause.startswith(VALIDATION_PREFIX):  # a small, known set: every refusal and acceptance
@@ -100,4 +107,7 @@ def generate(clauses: Iterable[str], dtypes: Sequence[str], run_seed: int, max_e
             found = draw_cases(CLAUSE_DRAFTS[clause](dtype), max_examples, stream_seed(run_seed, clause, dtype))
             for case in planned_cases(clause, dtype, found):  # drafts built with the pairwise plan's features
                 out.setdefault(case.id, case)
+            drawn += 1
+            if progress is not None:
+                progress(drawn)
     return list(out.values())

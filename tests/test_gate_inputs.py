@@ -107,12 +107,12 @@ def test_a_swallowed_interrupt_still_ends_the_run_interrupted(tmp_path: Path, mo
     went on to "conformant (exit 0)". The interrupt is latched, so the run is never green after one."""
     real = gate._cases
 
-    def swallowing(p: Any) -> Any:
+    def swallowing(p: Any, *rest: Any) -> Any:
         try:
             signal.raise_signal(signal.SIGINT)
         except KeyboardInterrupt:
             pass  # as a gc callback does
-        return real(p)
+        return real(p, *rest)
 
     monkeypatch.setattr(gate, "_cases", swallowing)
     result = conformance.run(conformance.RunConfig(adapters=["reference-f32"], out=tmp_path / "run",
