@@ -175,7 +175,9 @@ def _meta(path: Path, data: Any) -> dict[str, Any]:
         raise BaselineError(f"{path}: [meta]: unknown key(s) {_show(sorted(unknown))}; allowed: {sorted(META_TYPES)}")
     for key, want in META_TYPES.items():
         if key in data and (not isinstance(data[key], want) or isinstance(data[key], bool)):
-            raise BaselineError(f"{path}: [meta]: '{key}' must be a {want.__name__}, got {_show(data[key])}")
+            what = {"int": "an integer", "str": "a string", "float": "a number", "bool": "true or false"}.get(
+                want.__name__, f"a {want.__name__}")
+            raise BaselineError(f"{path}: [meta]: '{key}' must be {what}, got {_show(data[key])}")
         if want is str and key in data and not 0 < len(data[key]) <= MAX_TEXT:
             raise BaselineError(f"{path}: [meta]: '{key}' must be a non-empty string of at most {MAX_TEXT} characters")
     return dict(data)

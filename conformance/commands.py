@@ -346,6 +346,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out} is a directory; give a file path for the {args.format} report")
     meta, records = merge_runs(runs) if args.merge else runs[0]
     if args.merge and args.out is not None and args.out.suffix == "":
+        if any(args.out.resolve() == Path(d).resolve() for d in args.dirs):
+            raise UsageError(f"--out {args.out} is one of the runs being merged; give a new directory")
         if args.out.exists() and not args.out.is_dir():
             raise UsageError(f"--out {args.out} is a file; --merge writes a run directory")
         args.out.mkdir(parents=True, exist_ok=True)

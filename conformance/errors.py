@@ -15,7 +15,16 @@ EXIT_INTERRUPTED = 130  # stopped by Ctrl-C / SIGTERM; finished records are kept
 
 
 class ConformanceError(Exception):
-    """A user mistake, said in one line; the run does no work (or keeps what it had) and exits 2."""
+    """A user mistake, said in one line; the run does no work (or keeps what it had) and exits 2.
+
+    Example::
+
+        try:
+            conformance.run(conformance.RunConfig(adapters=["no-such-adapter"]))
+        except conformance.ConformanceError as e:
+            print(e)            # one line that says what to fix
+            sys.exit(e.exit_code)
+    """
 
     exit_code = EXIT_USAGE
 

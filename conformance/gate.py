@@ -59,7 +59,13 @@ class RunConfig:
     """What to run. Strings are parsed as on the command line (``clauses="UPD-*,DEC-L2"``).
 
     ``adapters`` empty means every built-in adapter; an adapter that cannot run here fails the run
-    unless ``allow_unavailable`` (then it is skipped and said so).
+    unless ``allow_unavailable`` (then it is skipped and said so). One string is one adapter. A field
+    of the wrong type is a ``UsageError`` with one line, as a bad flag is on the command line.
+
+    Example::
+
+        cfg = conformance.RunConfig(adapters=["torch:mypkg.optim:MyAdam", "reference"], out="reports/mine",
+                                    clauses="UPD-*,DEC-L2", dtypes="float32,float16", baseline="known.toml")
     """
 
     adapters: Sequence[str] = ()
@@ -91,7 +97,14 @@ class RunConfig:
 
 @dataclass
 class RunResult:
-    """What a run found. ``exit_code`` follows the gate's contract; ``problems`` says why it is not 0."""
+    """What a run found. ``exit_code`` follows the gate's contract; ``problems`` says why it is not 0.
+
+    Example::
+
+        result = conformance.run(conformance.RunConfig(adapters=["torch-cpu-single"], clauses="UPD-*"))
+        failing = [r for r in result.records if r.failed]   # typed Records, in case order
+        print(result.exit_code, len(failing), result.meta["sandbox"])
+    """
 
     exit_code: int
     records: list[Record]

@@ -19,7 +19,7 @@ class Record:
 
     Example::
 
-        >>> r = Record.from_dict({"case_id": "UPD-EPS-1a2b", "adapter": "torch-cpu-single",
+        >>> r = Record.from_dict({"case_id": "UPD-1a2b3c4d5e6f", "adapter": "torch-cpu-single",
         ...                       "clauses": ["UPD-EPS"], "dtype": "float32", "verdict": "FAIL", "ratio": 3.1e4})
         >>> r.failed, r.charged
         (True, ('UPD-EPS',))
@@ -89,8 +89,17 @@ class Event:
     """Progress of a run, for ``gate.run(config, on_event=...)``.
 
     ``kind`` is one of ``phase`` (a stage begins: ``message`` names it, ``total`` counts its work),
-    ``progress`` (``done`` of ``total`` case-runs finished; ``record`` is the one just written),
+    ``progress`` (``done`` of ``total`` finished: the generated clause x dtype streams while the phase is
+    "generating cases", case-runs while it is "running cases"; ``record`` is the one just written),
     ``note`` and ``warning`` (a line for a person).
+
+    Example::
+
+        def show(ev: conformance.Event) -> None:
+            if ev.kind in ("phase", "warning"):
+                print(ev.kind, ev.message)
+
+        conformance.run(conformance.RunConfig(adapters=["reference-f32"]), on_event=show)
     """
 
     kind: str

@@ -268,7 +268,8 @@ def _header(meta: dict[str, Any], run_dir: str | None) -> list[tuple[str, str]]:
                 else f"{len(clauses)} clauses: " + ", ".join(map(str, clauses)))),
             ("seed", str(meta.get("seed"))), ("max examples", f"{meta.get('max_examples')} per clause and dtype"),
             ("dtypes", ", ".join(map(str, meta.get("dtypes") or [])) or "all"),
-            ("cases", str(meta.get("cases")) + (f" (shard {meta['shard']})" if meta.get("shard") else "")
+            ("cases", f"{meta.get('cases')} in the run (an adapter runs those its declared dtypes and clauses admit)"
+             + (f" (shard {meta['shard']})" if meta.get("shard") else "")
              + (f", merged from {meta['merged_from']} runs" if meta.get("merged_from") else "")),
             ("options", ", ".join(f"{k}={v}" for k, v in opts.items()) or "defaults"),
             ("host", f"{env.get('platform', '')} (Python {env.get('python', '')})"),
