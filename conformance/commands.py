@@ -274,9 +274,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return EXIT_NONCONFORMANT
         info = h.info()
         why = runner.declared_skip(case, info) if info else None
-        if why:
-            out.print(escape(safe_text(f"UNSUPPORTED: {h.name}: {why}")))
-            return EXIT_OK
+        if why:  # nothing judged: never the exit code of a case that passed
+            out.print(escape(safe_text(f"UNSUPPORTED: {h.name}: {why} (nothing judged: exit 1)")))
+            return EXIT_NONCONFORMANT
         from .expected import expected
 
         exp = expected(case)
@@ -302,7 +302,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         table = step_table(case, exp, outcome, all_steps=args.all_steps) if outcome is not None else None
         if table is not None:
             out.print(table)
-    return EXIT_OK if v.verdict in ("PASS", "UNSUPPORTED") else EXIT_NONCONFORMANT
+    if v.verdict == "UNSUPPORTED":
+        out.print("nothing judged: the adapter declined the case (exit 1)")
+    return EXIT_OK if v.verdict == "PASS" else EXIT_NONCONFORMANT
 
 
 # ---- report ----------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -146,7 +147,14 @@ def _writable_dir(path: Path, what: str) -> None:
 def _check_writable(cfg: RunConfig, out: Path) -> None:
     """The directories the sandboxed workers may write: real directories, none holding the run's records or
     its case cache (the sandbox exists so that code under test cannot reach those)."""
-    guarded = [("--out", out.resolve())]
+    import conformance
+
+    guarded = [("--out", out.resolve()), ("the working directory", Path.cwd().resolve()),
+               ("this package", Path(conformance.__file__).resolve().parent.parent)]
+    guarded += [("the import path", Path(d).resolve()) for d in sys.path if d and Path(d).is_dir()]
+    for name in ("baseline", "update_baseline", "summary_md"):
+        if getattr(cfg, name) is not None:
+            guarded.append((f"--{name.replace('_', '-')}", Path(getattr(cfg, name)).resolve().parent))
     if cfg.case_cache:
         from .casecache import default_dir
 
@@ -161,8 +169,8 @@ def _check_writable(cfg: RunConfig, out: Path) -> None:
         for label, path in guarded:
             r = d.resolve()
             if path == r or r in path.parents or path in r.parents:
-                raise UsageError(f"{what} {d} overlaps {label} ({path}): the workers could rewrite it; name a "
-                                 "directory of their own")
+                raise UsageError(f"{what} {d} overlaps {label} ({path}): the workers could rewrite what the gate "
+                                 "reads or imports; name a directory of their own")
 
 
 def _writable_file(path: Path, what: str) -> None:

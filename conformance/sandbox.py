@@ -15,12 +15,19 @@ starts inherits it. The rules:
 
 - **Writes** (create, write, truncate, remove, rename, link, mknod) are allowed only beneath the
   worker's scratch directory, which is its ``TMPDIR``, made by the gate and removed with the worker.
-  ``/dev`` is also allowed (null, shm, tty), and so are the directories the user names (``--writable``,
+  ``/dev/shm`` is also allowed, and so are the directories the user names (``--writable``,
   ``RunConfig.writable``; ``--jax-cache`` is added by itself). Reads are allowed everywhere.
+- **Devices.** Only ``/dev/null``, ``zero``, ``full``, ``random``, ``urandom`` and the accelerators'
+  nodes (``/dev/nvidia*``, ``kfd``, ``dri``) open for writing, with their ioctls (ABI 5). No
+  terminal, disk or loop device, and no device node may be made anywhere.
 - **No ptrace** of a process outside the sandbox (Landlock ABI 1). That rules out
-  ``/proc/<pid>/fd``, ``mem`` and ``environ`` of the gate and the explainer.
+  ``/proc/<pid>/fd``, ``mem`` and ``cwd`` of the gate and the explainer. Their ``environ`` stays
+  readable, but it holds nothing the worker does not inherit anyway.
 - **No signals** to processes outside the sandbox, and no connecting to their abstract unix sockets
   (ABI 6 and later).
+- **seccomp** refuses what Landlock does not cover: ``prlimit`` of any other process
+  (``RLIMIT_CPU`` 1 kills the gate, ``RLIMIT_FSIZE`` 0 loses its records) and the ioctls that set
+  inode flags (``chattr +i`` of the run directory, as root).
 
 The gate decides the policy and passes it in ``$ADAM_CONFORMANCE_SANDBOX``. A worker that cannot
 apply it exits before loading the adapter, which is fail-closed: the adapter is then an ERROR, never
@@ -50,7 +57,8 @@ _PR_SET_NO_NEW_PRIVS = 38
 # LANDLOCK_ACCESS_FS_*: everything that changes the file system (reads and execution stay unhandled).
 _WRITE_FILE, _REMOVE_DIR, _REMOVE_FILE = 1 << 1, 1 << 4, 1 << 5
 _MAKE = sum(1 << b for b in (6, 7, 8, 9, 10, 11, 12))  # char, dir, reg, sock, fifo, block, sym
-_REFER, _TRUNCATE = 1 << 13, 1 << 14  # ABI 2, ABI 3
+_REFER, _TRUNCATE, _IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15  # ABI 2, 3, 5
+_MAKE_NODES = (1 << 6) | (1 << 11)  # character and block devices: granted nowhere
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
 
 _abi: int | None = None
@@ -93,8 +101,24 @@ def policy(scratch: Path, writable: Sequence[Path | str] = ()) -> str | None:
     """The policy a worker applies (the value of ``$ADAM_CONFORMANCE_SANDBOX``), or None without Landlock."""
     if abi() <= 0:
         return None
-    dirs = [str(Path(scratch).resolve()), "/dev", *(str(Path(d).resolve()) for d in writable)]
-    return json.dumps({"abi": abi(), "writable": list(dict.fromkeys(dirs))})
+    dirs = [str(Path(scratch).resolve()), "/dev/shm", *(str(Path(d).resolve()) for d in writable)]
+    return json.dumps({"abi": abi(), "writable": list(dict.fromkeys(dirs)), "devices": _devices()})
+
+
+# The device files a worker may open for writing (and use ioctls on, from Landlock ABI 5): the harmless
+# sinks and sources, and the accelerators' nodes CUDA / ROCm open read-write. Never a terminal (a worker
+# could type into the gate's shell), a disk or a loop device.
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+ACCELERATORS = ("/dev/nvidia", "/dev/kfd", "/dev/dri")
+
+
+def _devices() -> list[str]:
+    found = [d for d in DEVICES if os.path.exists(d)]
+    try:
+        found += sorted(f"/dev/{n}" for n in os.listdir("/dev") if any(f"/dev/{n}".startswith(a) for a in ACCELERATORS))
+    except OSError:
+        pass
+    return found
 
 
 def _handled(version: int) -> int:
@@ -103,7 +127,18 @@ def _handled(version: int) -> int:
         rights |= _REFER
     if version >= 3:
         rights |= _TRUNCATE
+    if version >= 5:
+        rights |= _IOCTL_DEV
     return rights
+
+
+def _granted(version: int, device: bool, is_dir: bool) -> int:
+    """What a rule grants: beneath a directory every handled right but device nodes (``mknod`` of a disk);
+    on a device file writing, and its ioctls."""
+    if device:
+        return (_WRITE_FILE | (_TRUNCATE if version >= 3 else 0) | (_IOCTL_DEV if version >= 5 else 0)
+                | ((_handled(version) & ~_MAKE_NODES) if is_dir else 0))
+    return _handled(version) & ~_MAKE_NODES & ~_IOCTL_DEV
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -128,31 +163,93 @@ def apply(spec: str) -> None:
     try:
         p = json.loads(spec)
         version, dirs = int(p["abi"]), [str(d) for d in p["writable"]]
+        devices = [str(d) for d in p.get("devices", [])]
     except (ValueError, KeyError, TypeError) as e:
         raise SandboxError(0, f"unreadable sandbox policy ({type(e).__name__})") from None
     have = abi()
     if have < 1 or version > have:
         raise SandboxError(0, f"the policy needs Landlock ABI {version}, this kernel offers {have}")
     libc = _libc()
-    rights = _handled(version)
-    attr = _RulesetAttr(rights, 0, _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL if version >= 6 else 0)
+    attr = _RulesetAttr(_handled(version), 0, _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL if version >= 6 else 0)
     size = ctypes.sizeof(_RulesetAttr) if version >= 6 else 8  # older kernels know only the first field
     fd = _check(libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0), "create_ruleset")
     try:
-        for d in dirs:
+        for d, device in [(d, False) for d in dirs] + [(d, True) for d in devices]:
             try:
-                dfd = os.open(d, os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY)
+                dfd = os.open(d, os.O_PATH | os.O_CLOEXEC | (0 if device else os.O_DIRECTORY))
             except OSError:
-                continue  # a directory that does not exist grants nothing
+                continue  # a path that does not exist grants nothing
             try:
-                rule = _PathBeneath(rights, dfd)
+                rule = _PathBeneath(_granted(version, device, os.path.isdir(d)), dfd)
                 _check(libc.syscall(_SYS_ADD_RULE, fd, _RULE_PATH_BENEATH, ctypes.byref(rule), 0), f"add_rule {d}")
             finally:
                 os.close(dfd)
         _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         _check(libc.syscall(_SYS_RESTRICT_SELF, fd, 0), "restrict_self")
+        _seccomp()
     finally:
         os.close(fd)
+
+
+# ---- seccomp: what Landlock does not cover ------------------------------------------------------------
+# Landlock confines files, ptrace and signals, not resource limits or inode flags. A worker could
+# prlimit the gate (RLIMIT_CPU 1 kills it, RLIMIT_FSIZE 0 loses its records, RLIMIT_NOFILE 3 breaks its
+# cleanup) or, as root, chattr +i the run directory. A small seccomp filter refuses those (EPERM):
+# prlimit64 of any process but itself, and the ioctls that set inode flags.
+
+_SECCOMP = {  # machine -> (AUDIT_ARCH, prlimit64, ioctl)
+    "x86_64": (0xC000003E, 302, 16),
+    "aarch64": (0xC00000B7, 261, 29),
+}
+_SET_FLAGS_IOCTLS = (0x40086602, 0x40046602, 0x401C5820)  # FS_IOC_SETFLAGS, FS_IOC32_SETFLAGS, FS_IOC_FSSETXATTR
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_RET_ALLOW, _RET_EPERM = 0x7FFF0000, 0x00050000 | 1
+_LD, _JEQ, _RET = 0x20, 0x15, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_RET|K
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _seccomp_program(arch: int, prlimit: int, ioctl: int, me: int) -> list[tuple[int, int, int, int]]:
+    """(code, jt, jf, k) rows; jumps count the rows skipped. Another architecture's calls pass unfiltered."""
+    n = len(_SET_FLAGS_IOCTLS)
+    allow, deny = 11 + n, 12 + n  # the two return rows
+    rows: list[tuple[int, int, int, int]] = [
+        (_LD, 0, 0, 4),  # 0: arch
+        (_JEQ, 0, allow - 2, arch),  # 1
+        (_LD, 0, 0, 0),  # 2: syscall number
+        (_JEQ, 0, 4, prlimit),  # 3: not prlimit64 -> row 8
+        (_LD, 0, 0, 16),  # 4: pid (low 32 bits of args[0])
+        (_JEQ, allow - 6, 0, 0),  # 5: 0 is the caller
+        (_JEQ, allow - 7, deny - 7, me),  # 6: so is its own pid
+        (_RET, 0, 0, _RET_EPERM),  # 7: (not reached)
+        (_JEQ, 0, allow - 9, ioctl),  # 8: not ioctl -> allow
+        (_LD, 0, 0, 24),  # 9: the request (low 32 bits of args[1])
+    ]
+    for i, cmd in enumerate(_SET_FLAGS_IOCTLS):
+        row = 10 + i
+        rows.append((_JEQ, deny - row - 1, 0, cmd))
+    rows.append((_JEQ, 0, 0, 0))  # 10 + n: falls through to allow
+    rows += [(_RET, 0, 0, _RET_ALLOW), (_RET, 0, 0, _RET_EPERM)]
+    assert len(rows) == deny + 1
+    return rows
+
+
+def _seccomp() -> None:
+    import platform
+
+    arch = _SECCOMP.get(platform.machine())
+    if arch is None:  # an architecture whose numbers are not written here: Landlock alone
+        return
+    rows = _seccomp_program(*arch, os.getpid())
+    prog = (_SockFilter * len(rows))(*[_SockFilter(*r) for r in rows])
+    fprog = _SockFprog(len(rows), ctypes.cast(prog, ctypes.POINTER(_SockFilter)))
+    _check(_libc().prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
 
 
 def apply_from_env() -> None:

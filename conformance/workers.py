@@ -585,12 +585,20 @@ def _boot_time() -> float:
     return 0.0
 
 
+def _proc_entries() -> list[str]:
+    """The entries of /proc; none when it cannot be read (then the session kill alone applies)."""
+    try:
+        return os.listdir("/proc")
+    except OSError:
+        return []
+
+
 def adopted(ours: set[int], since: float) -> list[int]:
     """Children of this process that it did not start: re-parented descendants of the run's workers
     (another session than the gate's, started after ``since``, epoch seconds)."""
     me, my_sid, boot = os.getpid(), os.getsid(0), _boot_time()
     found = []
-    for entry in os.listdir("/proc"):
+    for entry in _proc_entries():
         if not entry.isdigit() or int(entry) in ours:
             continue
         st = _proc_stat(int(entry))
@@ -628,7 +636,7 @@ def kill_token(token: str) -> None:
     if not os.path.isdir("/proc"):
         return
     me = os.getpid()
-    for entry in os.listdir("/proc"):
+    for entry in _proc_entries():
         if not entry.isdigit() or int(entry) == me:
             continue
         try:

@@ -26,7 +26,7 @@ CHILD = r"""
 import json, os, sys
 from pathlib import Path
 from conformance import sandbox
-scratch, outside, parent, extra = sys.argv[1:5]
+scratch, outside, parent, extra, victim = sys.argv[1:6]
 sandbox.apply(sandbox.policy(Path(scratch), [extra]))
 got = {}
 def attempt(name, fn):
@@ -44,6 +44,15 @@ attempt("rename-out", lambda: os.rename(Path(scratch, "f"), Path(outside, "g")))
 attempt("signal", lambda: os.kill(int(parent), 0))
 attempt("proc-fd", lambda: os.close(os.open(f"/proc/{parent}/fd/0", os.O_RDONLY)))
 attempt("read", lambda: Path(outside, "readme").read_text())
+import fcntl, resource, struct
+attempt("prlimit-gate", lambda: resource.prlimit(int(victim), resource.RLIMIT_NOFILE, (3, 3)))
+attempt("prlimit-self", lambda: resource.prlimit(0, resource.RLIMIT_CORE))
+_fd = os.open(Path(outside, "readme"), os.O_RDONLY)
+attempt("chattr", lambda: fcntl.ioctl(_fd, 0x40086602, struct.pack("l", 0x10)))  # FS_IOC_SETFLAGS: +i
+attempt("terminal", lambda: os.close(os.open("/dev/ptmx", os.O_RDWR)))  # a pty: typing into someone's shell
+attempt("device-node", lambda: os.mknod(Path(scratch, "disk"), 0o600 | 0o060000, os.makedev(7, 0)))
+attempt("shm", lambda: (Path("/dev/shm", "adam-sbx-%d" % os.getpid()).write_text("x"),
+                        Path("/dev/shm", "adam-sbx-%d" % os.getpid()).unlink()))
 if os.fork() == 0:  # a descendant is confined too
     try:
         Path(outside, "child").write_text("x")
@@ -62,14 +71,25 @@ def test_a_confined_process_writes_only_where_it_may(tmp_path: Path) -> None:
         d.mkdir()
     (outside / "readme").write_text("readable")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(scratch), str(outside), str(os.getpid()), str(extra)],
-                          capture_output=True, text=True, env=env, timeout=60)
+    victim = subprocess.Popen(["sleep", "60"])  # what a prlimit that got through would hit, not this process
+    try:
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(scratch), str(outside), str(os.getpid()), str(extra),
+                               str(victim.pid)], capture_output=True, text=True, env=env, timeout=60)
+    finally:
+        victim.kill()
+        victim.wait()
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
     assert {k: got[k] for k in ("scratch", "writable", "devnull", "read", "child-confined")} == dict.fromkeys(
         ("scratch", "writable", "devnull", "read", "child-confined"), "ok")
-    for k in ("outside", "mkdir", "rename-out", "proc-fd"):
+    for k in ("outside", "mkdir", "rename-out", "proc-fd", "device-node") + (("terminal",) if
+                                                                             os.path.exists("/dev/ptmx") else ()):
         assert got[k] != "ok", (k, got)
+    if os.path.isdir("/dev/shm"):
+        assert got["shm"] == "ok", got
+    # seccomp: no resource limits on other processes (RLIMIT_CPU 1 kills the gate), no inode flags
+    assert got["prlimit-gate"] == os.strerror(1) and got["chattr"] == os.strerror(1), got
+    assert got["prlimit-self"] == "ok", got
     if sandbox.abi() >= 6:
         assert got["signal"] != "ok", got
     assert sorted(p.name for p in outside.iterdir()) == ["readme"]
@@ -143,10 +163,16 @@ def test_the_confined_run_is_judged_from_the_gates_records(escapist: dict[str, A
 
 
 def test_writable_may_not_hold_the_records(cli: Any, tmp_path: Path) -> None:
+    from conftest import ROOT
+
     out = tmp_path / "run"
     for d in (tmp_path, out, out / "inside"):
         line = cli.usage_error(cli("run", "--adapter", "reference-f32", "--out", out, "--writable", d))
         assert "--writable" in line and "overlaps --out" in line, line
+    # nor what the gate imports: its working directory (the CLI runs in the checkout), the package
+    for d in (ROOT, ROOT / "conformance"):
+        line = cli.usage_error(cli("run", "--adapter", "reference-f32", "--out", out, "--writable", d))
+        assert "overlaps the working directory" in line or "overlaps this package" in line, line
 
 
 def test_no_sandbox_is_said(cli: Any, tmp_path: Path) -> None:
