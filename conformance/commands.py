@@ -156,24 +156,11 @@ class _CliEvents:
     close = _stop
 
 
-def _not_dumpable() -> None:
-    """The CLI's gate process refuses ptrace and /proc/<pid>/fd access to same-uid processes (workers
-    included); a library caller's process is left as it is. Linux only; root-owned workers keep CAP_SYS_PTRACE."""
-    import ctypes
-    import sys as _sys
-
-    if not _sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except (OSError, AttributeError):
-        pass
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from .gate import run
+    from .sandbox import not_dumpable
 
-    _not_dumpable()
+    not_dumpable()  # the CLI's gate process only: a library caller's process is left as it is
     events = _CliEvents(args.quiet)
     try:
         result = run(config_from_args(args), events)

@@ -86,14 +86,15 @@ def check_resume_config(previous_meta: dict[str, Any], new_meta: dict[str, Any],
     before = [s for s, _ in adapter_identities(previous_meta)]
     if before and list(before) != list(specs):
         diffs.append(f"adapter specs {_show(before)} vs {_show(list(specs))}")
-    if diffs:
-        raise CompatError(_one_line("--resume: this run does not continue the one in the directory "
-                                    "(previous vs now)", diffs) + "; resume with the same options, or start afresh")
+    _refuse_resume(diffs)
 
 
 def check_resume(previous_meta: dict[str, Any], new_meta: dict[str, Any]) -> None:
     """CompatError unless the run being started has the configuration (and shard) of the one it continues."""
-    diffs = config_differences(previous_meta, new_meta, with_shard=True)
+    _refuse_resume(config_differences(previous_meta, new_meta, with_shard=True))
+
+
+def _refuse_resume(diffs: Sequence[str]) -> None:
     if diffs:
         raise CompatError(_one_line("--resume: this run does not continue the one in the directory "
                                     "(previous vs now)", diffs) + "; resume with the same options, or start afresh")
@@ -206,7 +207,7 @@ def merge_runs(runs: Sequence[Run]) -> tuple[dict[str, Any], list[dict[str, Any]
     return meta, records
 
 
-NOTHING_JUDGED = "the run had no cases"  # how a shard's own "nothing judged" problem begins (runner.judged_problems)
+NOTHING_JUDGED = "the run had no cases (an empty shard or case set), so nothing was judged"  # runner.judged_problems
 
 
 def merged_verdict(metas: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]], complete: bool,
@@ -222,14 +223,14 @@ def merged_verdict(metas: Sequence[dict[str, Any]], records: Sequence[dict[str, 
         g = m.get("gate") or {}
         label = m.get("shard") or "?"
         problems += [f"shard {label}: {p}" for p in g.get("problems") or []
-                     if not (records and str(p).startswith(NOTHING_JUDGED))]
+                     if not (records and p == NOTHING_JUDGED)]
         warnings += [f"shard {label}: {w}" for w in g.get("warnings") or []]
         if not g:
             problems.append(f"shard {label}: its run.json holds no gate verdict (the run did not finish)")
     if missing:
         problems.append(f"shard(s) {', '.join(missing)} missing: the merged run is incomplete")
     if not records:
-        problems.append(f"{NOTHING_JUDGED} (an empty shard or case set), so nothing was judged")
+        problems.append(NOTHING_JUDGED)
     if not complete and not missing:
         problems.append("a shard's run did not complete (interrupted): continue it with --resume, then merge again")
     bad = any(r.get("verdict") in BAD_VERDICTS for r in records)

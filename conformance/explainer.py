@@ -173,20 +173,10 @@ def serve(read: Any, write: Any) -> None:
                           "found": None if found is None else [found[0], found[1]]}))
 
 
-def _not_dumpable() -> None:
-    """No ptrace and no /proc/<pid>/fd access for same-uid processes (where the workers are not sandboxed,
-    code under test could otherwise read the gate's requests here and answer them itself)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-        except (OSError, AttributeError):
-            pass
-
-
 def main() -> None:
-    _not_dumpable()
+    from .sandbox import not_dumpable
+
+    not_dumpable()  # where the workers are not sandboxed, they could otherwise answer in its place
     out = sys.stdout.buffer
 
     def write(frame: bytes) -> None:

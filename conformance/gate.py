@@ -144,6 +144,16 @@ def _writable_dir(path: Path, what: str) -> None:
         raise OutputPathError(f"{what} {path} cannot be written (permission denied on {probe})")
 
 
+def _writable(cfg: RunConfig) -> list[tuple[str, Path]]:
+    """(flag, directory) the sandboxed workers may write besides their scratch: --writable, and JAX's
+    persistent cache (--jax-cache or $ADAM_CONFORMANCE_JAX_CACHE), which the optax workers write."""
+    named = [("--writable", Path(d)) for d in cfg.writable]
+    jax_cache = cfg.jax_cache if cfg.jax_cache is not None else os.environ.get(JAX_CACHE_ENV)
+    if jax_cache:
+        named.append(("--jax-cache", Path(jax_cache)))
+    return named
+
+
 def _check_writable(cfg: RunConfig, out: Path) -> None:
     """The directories the sandboxed workers may write: real directories, none holding the run's records or
     its case cache (the sandbox exists so that code under test cannot reach those)."""
@@ -160,11 +170,7 @@ def _check_writable(cfg: RunConfig, out: Path) -> None:
 
         cache = cfg.cache_dir if cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or default_dir()
         guarded.append(("the case cache", Path(cache).resolve()))
-    named = [("--writable", Path(d)) for d in cfg.writable]
-    jax_cache = cfg.jax_cache if cfg.jax_cache is not None else os.environ.get(JAX_CACHE_ENV)
-    if jax_cache:
-        named.append(("--jax-cache", Path(jax_cache)))
-    for what, d in named:
+    for what, d in _writable(cfg):
         _writable_dir(d, what)
         for label, path in guarded:
             r = d.resolve()
@@ -476,10 +482,7 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     t0 = time.monotonic()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     token = new_token()
-    writable = [str(Path(d).resolve()) for d in cfg.writable]
-    jax_cache = cfg.jax_cache if cfg.jax_cache is not None else os.environ.get(JAX_CACHE_ENV)
-    if jax_cache:  # the optax workers write the persistent cache
-        writable.append(str(Path(jax_cache).resolve()))
+    writable = [str(d.resolve()) for _, d in _writable(cfg)]
     for d in writable:  # a sandboxed worker can write beneath these, but cannot create them
         Path(d).mkdir(parents=True, exist_ok=True)
     limits = Limits(float(cfg.timeout), float(cfg.load_timeout), int(cfg.memory_limit_mb), writable=tuple(writable),

@@ -507,7 +507,9 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
     that declines every such case at run time (Unsupported outcomes) judged nothing there."""
     problems: list[str] = []
     if not cases:  # an empty shard, a case set that came back empty: no verdict was computed at all
-        return ["the run had no cases (an empty shard or case set), so nothing was judged"]
+        from .compat import NOTHING_JUDGED
+
+        return [NOTHING_JUDGED]
     judged: dict[str, set[str]] = {}
     for r in records:
         if r["verdict"] != UNSUPPORTED:

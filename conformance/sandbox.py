@@ -39,6 +39,7 @@ could reach the records.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import sys
@@ -70,6 +71,18 @@ class SandboxError(OSError):
 
 def _libc() -> Any:
     return ctypes.CDLL(None, use_errno=True)
+
+
+def not_dumpable() -> None:
+    """Refuse ptrace and /proc/<pid>/fd access to same-uid processes (Linux; elsewhere nothing). The CLI's
+    gate and the explainer call it: where the workers are not sandboxed, code under test could otherwise
+    read their pipes and answer in their place. Root-owned workers keep CAP_SYS_PTRACE (Landlock does not)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        _libc().prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
 
 
 def abi() -> int:
@@ -109,6 +122,7 @@ def policy(scratch: Path, writable: Sequence[Path | str] = ()) -> str | None:
                        "seccomp": seccomp_available()})
 
 
+@functools.cache
 def seccomp_available() -> bool:
     """Whether this kernel filters system calls (``Seccomp:`` in /proc/self/status) on an architecture whose
     numbers the filter knows; without, Landlock alone confines the workers (``describe`` says so)."""
@@ -236,25 +250,25 @@ class _SockFprog(ctypes.Structure):
 
 
 def _seccomp_program(arch: int, prlimit: int, ioctl: int, me: int) -> list[tuple[int, int, int, int]]:
-    """(code, jt, jf, k) rows; jumps count the rows skipped. Another architecture's calls pass unfiltered."""
+    """(code, jt, jf, k) rows; a jump counts the rows it skips. Another architecture's calls pass unfiltered."""
     n = len(_SET_FLAGS_IOCTLS)
-    allow, deny = 11 + n, 12 + n  # the two return rows
+    allow, deny = 9 + n, 10 + n  # the two return rows, last
+
+    def to(row: int, target: int) -> int:
+        return target - row - 1
+
     rows: list[tuple[int, int, int, int]] = [
         (_LD, 0, 0, 4),  # 0: arch
-        (_JEQ, 0, allow - 2, arch),  # 1
+        (_JEQ, 0, to(1, allow), arch),  # 1
         (_LD, 0, 0, 0),  # 2: syscall number
-        (_JEQ, 0, 4, prlimit),  # 3: not prlimit64 -> row 8
+        (_JEQ, 0, to(3, 7), prlimit),  # 3: not prlimit64 -> the ioctl check
         (_LD, 0, 0, 16),  # 4: pid (low 32 bits of args[0])
-        (_JEQ, allow - 6, 0, 0),  # 5: 0 is the caller
-        (_JEQ, allow - 7, deny - 7, me),  # 6: so is its own pid
-        (_RET, 0, 0, _RET_EPERM),  # 7: (not reached)
-        (_JEQ, 0, allow - 9, ioctl),  # 8: not ioctl -> allow
-        (_LD, 0, 0, 24),  # 9: the request (low 32 bits of args[1])
+        (_JEQ, to(5, allow), 0, 0),  # 5: 0 is the caller
+        (_JEQ, to(6, allow), to(6, deny), me),  # 6: so is its own pid; anyone else is refused
+        (_JEQ, 0, to(7, allow), ioctl),  # 7: not ioctl -> allow
+        (_LD, 0, 0, 24),  # 8: the request (low 32 bits of args[1])
     ]
-    for i, cmd in enumerate(_SET_FLAGS_IOCTLS):
-        row = 10 + i
-        rows.append((_JEQ, deny - row - 1, 0, cmd))
-    rows.append((_JEQ, 0, 0, 0))  # 10 + n: falls through to allow
+    rows += [(_JEQ, to(9 + i, deny), 0, cmd) for i, cmd in enumerate(_SET_FLAGS_IOCTLS)]  # else: on to allow
     rows += [(_RET, 0, 0, _RET_ALLOW), (_RET, 0, 0, _RET_EPERM)]
     assert len(rows) == deny + 1
     return rows
