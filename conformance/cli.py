@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="adapters, whether they can run here, and what they declare")
     ls.add_argument("--adapter", action="append", default=[], metavar="A",
-                    help="load this adapter spec in a worker and show what it declares")
+                    help="load this adapter spec in a worker and show what it declares; exit 1 if it cannot run here")
     ls.add_argument("--details", action="store_true",
                     help="load every adapter in a worker (slow: imports each backend) and show what it declares")
     ls.add_argument("--load-timeout", type=_timeout, default=120.0, metavar="SECONDS")

@@ -101,6 +101,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         uns = ", ".join(k for k, v in info.support.items() if v == "unsupported")
         t.add_row(escape(safe_text(h.name)), "yes", escape(safe_text(info.device)), ", ".join(info.dtypes), emu, uns)
     out.print(t)
+    # An adapter asked for by name is a question ("can this run here?"): no is exit 1, like a run of it.
+    missing = [h.name for h in handles if not h.available and h.name in args.adapter]
+    if missing:
+        err.print(escape(safe_text(f"not available here: {', '.join(missing)} (see the table for why)")))
+        return EXIT_NONCONFORMANT
     return EXIT_OK
 
 

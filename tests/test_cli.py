@@ -70,6 +70,16 @@ def test_clauses_lists_every_clause_id(cli: Any) -> None:
         [c.id for c in CLAUSES]
 
 
+def test_list_of_a_named_adapter_answers_with_its_exit_code(cli: Any) -> None:
+    ok = cli("list", "--adapter", "reference")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    bad = cli("list", "--adapter", "reference", "--adapter", "torch:no_such_pkg.mod:X")
+    assert bad.returncode == 1, (bad.stdout[-2000:], bad.stderr[-2000:])
+    assert "Traceback" not in bad.stderr + bad.stdout
+    assert "not available here: torch:no_such_pkg.mod:X" in bad.stderr, bad.stderr
+    assert "no_such_pkg" in bad.stdout  # the table still says why
+
+
 def test_list_shows_builtin_adapters_and_why_not(cli: Any) -> None:
     proc = cli("list")
     assert proc.returncode == 0, proc.stderr[-3000:]
