@@ -39,7 +39,8 @@ LEGACY_VERDICTS: tuple[str, ...] = ("FAIL",)
 # [meta]: provenance of the file; a mismatch with the run is a warning (the cases may differ).
 META_TYPES: dict[str, type] = {"suite_version": str, "spec_version": str, "hypothesis": str, "seed": int,
                                "max_examples": int}
-WARN_META = (("hypothesis", "hypothesis"), ("suite_version", "suite version"), ("spec_version", "spec version"))
+WARN_META = (("hypothesis", "hypothesis"), ("suite_version", "suite version"), ("spec_version", "spec version"),
+             ("seed", "seed"), ("max_examples", "--max-examples"))
 MAX_BYTES = 4 * 1024 * 1024  # a baseline is a list of findings, not data
 MAX_TEXT = 2000  # characters in any one string value
 CASE_ID = re.compile(rf"^(?:{'|'.join(FAMILIES)})-[0-9a-f]{{12}}$")
@@ -290,8 +291,8 @@ def load(path: Path) -> Baseline:
 
 
 def meta_warnings(baseline: Baseline, run_meta: dict[str, Any]) -> list[str]:
-    """A baseline made with another hypothesis, suite or spec version saw other cases: its max_ratio
-    values may not hold. A warning, not a failure: the entries still say what is known."""
+    """A baseline made with another hypothesis, suite or spec version, seed or --max-examples saw other
+    cases: its max_ratio values may not hold. A warning, not a failure: the entries still say what is known."""
     out = []
     env = run_meta.get("environment") if isinstance(run_meta.get("environment"), dict) else {}
     for key, label in WARN_META:

@@ -65,6 +65,11 @@ def _backend_installed(spec: str) -> str | None:
     return None
 
 
+def _short(message: str, width: int = 160) -> str:
+    """A terminal line's share of a message; the cut is marked (the whole message is in the records)."""
+    return message if len(message) <= width else message[:width - 3].rstrip() + "..."
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """Names at once, without importing any backend; ``--details`` (or ``--adapter``) asks the workers."""
     from . import gate, runner
@@ -217,7 +222,7 @@ def _print_summary(meta: dict[str, Any], records: list[dict[str, Any]], problems
     bad = [r for r in records if r["verdict"] in BAD]
     for r in bad[:10]:
         err.print(f"[red]{r['verdict']}[/] " + escape(safe_text(
-            f"{r['adapter']} {r['case_id']} ({', '.join(r['clauses'])}, {r['dtype']}): {r['message'][:160]}")))
+            f"{r['adapter']} {r['case_id']} ({', '.join(r['clauses'])}, {r['dtype']}): {_short(r['message'])}")))
         if r.get("replay"):
             err.print(escape(safe_text(f"    replay: {r['replay']}")))
     if len(bad) > 10:

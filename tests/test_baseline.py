@@ -182,6 +182,17 @@ def test_another_hypothesis_version_is_a_warning(tmp_path: Path) -> None:
     assert any("hypothesis" in w for w in warns)
 
 
+def test_another_seed_or_case_count_is_a_warning(tmp_path: Path) -> None:
+    text = tomli_w.dumps({"meta": {"seed": 0, "max_examples": 6},
+                          "deviation": [{"adapter": "a", "clauses": ["UPD-EPS"], "verdicts": ["FAIL"], "reason": "r"}]})
+    entries = bl.load(write(tmp_path, text))
+    assert bl.meta_warnings(entries, {"seed": 0, "max_examples": 6}) == []
+    seed = bl.meta_warnings(entries, {"seed": 7, "max_examples": 6})
+    count = bl.meta_warnings(entries, {"seed": 0, "max_examples": 20})
+    assert len(seed) == 1 and "seed 0" in seed[0] and "uses 7" in seed[0], seed
+    assert len(count) == 1 and "--max-examples 6" in count[0] and "uses 20" in count[0], count
+
+
 # ---- malformed files: one line naming file and entry --------------------------------------------------------
 
 BAD = {
