@@ -95,6 +95,13 @@ class Adapter(abc.ABC):
         return None
 
 
+def cpu_device() -> str:
+    """How every CPU adapter names its device in reports: ``CPU (x86_64)``."""
+    import platform
+
+    return f"CPU ({platform.machine()})"
+
+
 def raised(exc: BaseException, stage: str, step: int | None = None) -> Raised:
     """The record of an exception, one line of its message."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -33,7 +33,6 @@ steps with different index counts share one compile; a test checks it bitwise ag
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -50,7 +49,7 @@ from conformance.cases import (
     TensorValue,
 )
 
-from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Unsupported, raised
+from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Unsupported, cpu_device, raised
 
 _PROBE_DTYPES = ("float64", "float32", "float16", "bfloat16")
 _CACHE_MAX = 256  # compiled optimizers kept; each holds a small graph
@@ -404,7 +403,7 @@ class MindSporeAdam(Adapter):
                 name=self.name,
                 description=self.description,
                 versions={"mindspore": ms.__version__, "numpy": np.__version__},
-                device=f"CPU ({platform.processor() or platform.machine()})",
+                device=cpu_device(),
                 dtypes=dtypes,
                 support={},
                 notes=notes,

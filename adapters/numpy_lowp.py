@@ -10,7 +10,6 @@ is wrong. Its small overridable methods are also what the suite's faulty adapter
 from __future__ import annotations
 
 import math
-import platform
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -29,7 +28,7 @@ from conformance.cases import (
 )
 
 from . import lr_port
-from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Unsupported, raised
+from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Unsupported, cpu_device, raised
 
 STORAGE = {"float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 DEFAULTS = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "use_locking": False,
@@ -273,7 +272,7 @@ class NumpyLowPrecisionAdapter(Adapter):
 
     def info(self) -> AdapterInfo:
         return AdapterInfo(self.name, self.description, {"numpy": np.__version__, "ml_dtypes": ml_dtypes.__version__},
-                           f"CPU ({platform.machine()})", self.dtypes)
+                           cpu_device(), self.dtypes)
 
     def run(self, case: Case) -> Outcome:
         if case.dtype not in self.dtypes:

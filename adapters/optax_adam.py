@@ -88,7 +88,7 @@ from conformance.cases import (
 from conformance.dtypes import FORMATS
 
 from . import lr_port
-from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, raised
+from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, cpu_device, raised
 
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
 DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
@@ -468,6 +468,13 @@ class OptaxAdapter(Adapter):
             return False, f"not available: no {self.platform.upper()} device"
         return True, ""
 
+    def device_name(self) -> str:
+        """``CPU (x86_64)`` like every CPU adapter; an accelerator by its kind and JAX's id."""
+        if self.platform == "cpu":
+            return cpu_device()
+        d = self.device()
+        return f"{d.device_kind} ({d})"
+
     def device(self) -> Any:
         jax, _, _ = libs()
         devs = jax.devices(self.platform)
@@ -501,7 +508,7 @@ class OptaxAdapter(Adapter):
         import jaxlib
 
         versions.update({"jax": jax.__version__, "jaxlib": jaxlib.__version__, "optax": optax.__version__})
-        return AdapterInfo(self.name, self.description, versions, str(self.device()), self.probe_dtypes(),
+        return AdapterInfo(self.name, self.description, versions, self.device_name(), self.probe_dtypes(),
                            *self.support())
 
     def support(self) -> tuple[dict[str, Support], dict[str, str]]:

@@ -36,7 +36,7 @@ from conformance.cases import (
 from conformance.dtypes import NAMES
 
 from . import lr_port
-from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, raised
+from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, cpu_device, raised
 
 VARIANTS: dict[str, dict[str, bool]] = {"single": {"foreach": False}, "foreach": {"foreach": True},
                                         "fused": {"fused": True}}
@@ -227,7 +227,7 @@ class TorchOptimizerAdapter(Adapter):
     def device_name(self) -> str:
         torch = _torch()
         if self.device != "cuda":
-            return "cpu"
+            return cpu_device()
         if not torch.cuda.is_available():
             return "cuda (no CUDA device here)"
         try:  # torch has no driver-version API; collect_env asks nvidia-smi

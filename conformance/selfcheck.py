@@ -6,11 +6,9 @@ stored in the case dtype as an implementation would store them.
 
 from __future__ import annotations
 
-import platform
-
 import numpy as np
 
-from adapters.base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState
+from adapters.base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, cpu_device
 
 from .cases import Case
 from .dtypes import NAMES, rounded
@@ -22,7 +20,7 @@ class ReferenceAdapter(Adapter):
 
     def info(self) -> AdapterInfo:
         return AdapterInfo(self.name, "the NumPy float64 reference, results stored in the case dtype",
-                           {"numpy": np.__version__}, f"CPU ({platform.machine()})", NAMES)
+                           {"numpy": np.__version__}, cpu_device(), NAMES)
 
     def run(self, case: Case) -> Outcome:
         exp = expected(case)
