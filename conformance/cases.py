@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,9 +199,22 @@ def _numeric(spec: Any, where: str) -> np.ndarray:
         raise CaseFormatError(f"{where}: values must be numbers in a (nested) list of one shape") from None
     if a.dtype.kind not in "iuf":
         raise CaseFormatError(f"{where}: values must be numbers, got {_what(a)}")
+    if isinstance(spec, list) and _holds_bool(spec):  # NumPy reads [true, 2.0] as floats
+        raise CaseFormatError(f"{where}: values must be numbers, got a boolean among them")
     if a.ndim > MAX_NDIM:
         raise CaseFormatError(f"{where}: {a.ndim} dimensions; at most {MAX_NDIM}")
     return a
+
+
+def _holds_bool(spec: Any) -> bool:
+    stack = [spec]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, bool):
+            return True
+        if isinstance(x, list):
+            stack.extend(x)
+    return False
 
 
 def _what(a: np.ndarray) -> str:
@@ -697,6 +711,11 @@ def _check_tensors(case: Case) -> None:
                 check(g["dense"], shapes[name], where)
 
 
+# "shrunk_from": the ID of the case a shrunk failure file was cut down from (provenance, not content).
+CASE_FIELDS = ("format", "id", "title", "kind", "clauses", "dtype", "params", "hyper", "groups", "params_arg",
+               "grads", "shrunk_from")
+
+
 def from_json(d: Any, source: str = "case") -> Case:
     """Validate and build a Case; every problem is one ``CaseFormatError`` line naming the field.
 
@@ -707,6 +726,10 @@ def from_json(d: Any, source: str = "case") -> Case:
         raise CaseFormatError(f"{source}: a case is a JSON object")
     if d.get("format") != FORMAT:
         raise CaseFormatError(f"{source}: 'format' must be {FORMAT!r}, got {_short(d.get('format'))}")
+    extra = [k for k in d if k not in CASE_FIELDS]
+    if extra:  # a misspelt field would be ignored silently: 'hyperparams' for 'hyper' runs the defaults
+        raise CaseFormatError(f"{source}: unknown field(s) {_short(extra)}; a case has {', '.join(CASE_FIELDS)} "
+                              "(docs/case-format.md)")
     kind = d.get("kind", "steps")
     if kind not in KINDS:
         raise CaseFormatError(f"{source}: 'kind' must be one of {KINDS}, got {_short(kind)}")
@@ -804,6 +827,16 @@ def _refuse_constant(name: str) -> Any:
 _CONSTANTS = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose key repeats has two readings (the last silently wins): refused."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise CaseFormatError(f"key {k!r} appears twice in one object")
+        out[k] = v
+    return out
+
+
 def decode_text(raw: bytes, source: str) -> Any:
     """UTF-8 JSON bytes -> data; NaN/Infinity literals, other encodings and runaway nesting refused."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) >= 2 and b"\x00" in raw[:4]):
@@ -813,7 +846,7 @@ def decode_text(raw: bytes, source: str) -> Any:
     except UnicodeDecodeError as e:
         raise CaseFormatError(f"{source}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except CaseFormatError as e:
         raise CaseFormatError(f"{source}: {e}") from None
     except json.JSONDecodeError as e:
@@ -826,6 +859,8 @@ def decode_text(raw: bytes, source: str) -> Any:
 
 def load(path: str | Path) -> Case:
     """Read one case file; a missing, unreadable, oversized or malformed file is one ``CaseFormatError`` line."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise CaseFormatError(f"a case file is named by a path (str or Path), got {type(path).__name__}")
     p = Path(path)
     try:
         size = p.stat().st_size

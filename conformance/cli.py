@@ -54,6 +54,14 @@ def _timeout(text: str) -> float:
     return v
 
 
+def _selection(text: str) -> str:
+    """A --clauses / --dtypes list given on purpose: an empty one (an unset CI variable) is an error, not
+    "everything" -- leave the flag out for that."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty; leave the flag out to select everything")
+    return text
+
+
 def _shard(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)/(\d+)", text.strip())
     if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
@@ -87,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the run's seed (default 0; with --explore, a fresh one unless given)")
     r.add_argument("--max-examples", type=_positive_int, default=6, metavar="N",
                    help="cases per clause and dtype (default 6)")
-    r.add_argument("--clauses", default="", metavar="PATTERNS", help="comma-separated globs, e.g. 'UPD-*,DEC-L2'")
-    r.add_argument("--dtypes", default="", metavar="LIST", help="comma-separated, e.g. float32,float64")
+    r.add_argument("--clauses", type=_selection, default=None, metavar="PATTERNS",
+                   help="comma-separated globs, e.g. 'UPD-*,DEC-L2'")
+    r.add_argument("--dtypes", type=_selection, default=None, metavar="LIST",
+                   help="comma-separated, e.g. float32,float64")
     r.add_argument("--timeout", type=_timeout, default=300.0, metavar="SECONDS", help="per case (default 300)")
     r.add_argument("--load-timeout", type=_timeout, default=120.0, metavar="SECONDS",
                    help="for a worker to import and describe its adapter (default 120)")
@@ -129,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("replay", help="rerun one case file and print the step-by-step diff")
     rp.add_argument("case", type=Path)
-    rp.add_argument("--adapter", required=True, metavar="A")
+    rp.add_argument("--adapter", required=True, action="append", metavar="A",
+                    help="the adapter to replay the case on (one)")
     rp.add_argument("--all-steps", action="store_true", help="print every step, not only the failing ones")
     rp.add_argument("--timeout", type=_timeout, default=300.0, metavar="SECONDS")
     rp.add_argument("--load-timeout", type=_timeout, default=120.0, metavar="SECONDS")

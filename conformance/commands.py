@@ -120,7 +120,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from .gate import RunConfig
 
     return RunConfig(adapters=tuple(args.adapter), out=args.out, seed=args.seed, max_examples=args.max_examples,
-                     clauses=args.clauses, dtypes=args.dtypes, timeout=args.timeout, load_timeout=args.load_timeout,
+                     clauses=args.clauses or "", dtypes=args.dtypes or "", timeout=args.timeout,
+                     load_timeout=args.load_timeout,
                      memory_limit_mb=args.memory_limit_mb, jobs=args.jobs, shard=args.shard, resume=args.resume,
                      baseline=args.baseline, update_baseline=args.update_baseline,
                      allow_unavailable=args.allow_unavailable, explore=args.explore, corpus=not args.no_corpus,
@@ -252,13 +253,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from . import runner
     from .workers import Limits, new_token
 
+    adapters = list(dict.fromkeys(args.adapter))
+    if len(adapters) > 1:
+        raise UsageError(f"replay runs one adapter, got {len(adapters)} ({', '.join(adapters)}): replay the case once "
+                         "per adapter")
+    spec = adapters[0]
     try:
         case = load(args.case)
     except CaseFormatError as e:
         raise UsageError(str(e)) from None
-    _check_spec(args.adapter)
+    _check_spec(spec)
     token = new_token()
-    handles, dispatcher = runner.start([args.adapter], 1, Limits(timeout=args.timeout, load_timeout=args.load_timeout),
+    handles, dispatcher = runner.start([spec], 1, Limits(timeout=args.timeout, load_timeout=args.load_timeout),
                                        None, token)
     h = handles[0]
     try:
@@ -335,7 +341,9 @@ def merge_runs(runs: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> t
 def cmd_report(args: argparse.Namespace) -> int:
     import os
 
-    from .gate import write_reports
+    from .gate import _check_out as check_out
+    from .gate import _prepare_out as prepare_out
+    from .gate import run_file_of, write_reports
     from .report import render
 
     runs = [_read_run(d) for d in args.dirs]
@@ -343,13 +351,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("several directories given: add --merge to join them into one report")
     if args.out is not None and args.out.is_dir() and not args.merge:
         raise UsageError(f"--out {args.out} is a directory; give a file path for the {args.format} report")
+    if args.out is not None:
+        for d in args.dirs:
+            if run_file_of(args.out, Path(d)):
+                raise UsageError(f"--out {args.out} is one of the files of the run {d} being reported; give a path "
+                                 "outside the run's own files")
     meta, records = merge_runs(runs) if args.merge else runs[0]
     if args.merge and args.out is not None and args.out.suffix == "":
         if any(args.out.resolve() == Path(d).resolve() for d in args.dirs):
             raise UsageError(f"--out {args.out} is one of the runs being merged; give a new directory")
         if args.out.exists() and not args.out.is_dir():
             raise UsageError(f"--out {args.out} is a file; --merge writes a run directory")
+        check_out(args.out, False)  # as for a run: replace only a finished run, never other files
         args.out.mkdir(parents=True, exist_ok=True)
+        prepare_out(args.out, False)
         for d in args.dirs:  # the case files the merged records link to
             for f in sorted((d / "failures").glob("*.json")):
                 dst = args.out / "failures" / f.name
@@ -386,6 +401,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError(f"--out {args.out} cannot be written ({e.strerror})") from None
     else:
         sys.stdout.write(text)
+    if args.merge:  # the merged run's verdict, whether or not it was written out
+        for p in meta["gate"]["problems"]:
+            err.print("[red]not green[/]: " + escape(safe_text(p)))
+        return int(meta["gate"]["exit_code"])
     return EXIT_OK
 
 

@@ -203,21 +203,40 @@ def merge_runs(runs: Sequence[Run]) -> tuple[dict[str, Any], list[dict[str, Any]
                  "complete": info.complete,
                  "wall_seconds": max(_num(m.get("wall_seconds")) for m in metas),
                  "merged_from": len(metas), "missing_shards": info.missing_labels()})
-    meta["gate"] = merged_verdict(metas, records, info.complete, info.missing_labels())
+    meta["gate"] = merged_verdict(metas, records, info.complete, info.missing_labels(), _count_problems(runs))
     return meta, records
+
+
+def _count_problems(runs: Sequence[Run]) -> list[str]:
+    """A shard whose results file holds other record counts than its run.json says it ran (records cut or
+    added after the run) cannot stand for that shard."""
+    out = []
+    for m, recs in runs:
+        said = m.get("cases")
+        if not m.get("complete") or not isinstance(said, int) or isinstance(said, bool):
+            continue  # an interrupted shard is refused on its own account
+        held: dict[Any, int] = {}
+        for r in recs:
+            held[r.get("adapter")] = held.get(r.get("adapter"), 0) + 1
+        for a in m.get("adapters") or []:  # every case has one record per adapter that ran
+            if isinstance(a, dict) and a.get("available") and held.get(a.get("name"), 0) != said:
+                out.append(f"shard {m.get('shard') or '?'}: its results file holds {held.get(a.get('name'), 0)} "
+                           f"record(s) of {a.get('name')}, its run.json says the shard had {said} case(s): records "
+                           "were changed after the run; rerun that shard")
+    return out
 
 
 NOTHING_JUDGED = "the run had no cases (an empty shard or case set), so nothing was judged"  # runner.judged_problems
 
 
 def merged_verdict(metas: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]], complete: bool,
-                   missing: Sequence[str]) -> dict[str, Any]:
+                   missing: Sequence[str], extra: Sequence[str] = ()) -> dict[str, Any]:
     """The gate verdict of the joined run, never one shard's: every shard's problems (an empty shard's
     "nothing judged" aside, when others judged), missing shards, and the joined records' verdicts."""
     from .errors import EXIT_NONCONFORMANT, EXIT_OK
     from .gate import BAD_VERDICTS
 
-    problems: list[str] = []
+    problems: list[str] = list(extra)
     warnings: list[str] = []
     for m in metas:
         g = m.get("gate") or {}

@@ -98,13 +98,16 @@ class RunConfig:
 
 @dataclass
 class RunResult:
-    """What a run found. ``exit_code`` follows the gate's contract; ``problems`` says why it is not 0.
+    """What a run found. ``exit_code`` follows the gate's contract. The failing records are in ``records``
+    (``r.failed``); ``problems`` holds the other reasons a run is not green (an adapter not judged, a
+    baseline entry that passes now or regressed, a rewritten results file); ``why()`` gives both.
 
     Example::
 
         result = conformance.run(conformance.RunConfig(adapters=["torch-cpu-single"], clauses="UPD-*"))
         failing = [r for r in result.records if r.failed]   # typed Records, in case order
         print(result.exit_code, len(failing), result.meta["sandbox"])
+        print("\n".join(result.why()))                      # empty when result.ok
     """
 
     exit_code: int
@@ -121,6 +124,15 @@ class RunResult:
     def counts(self) -> dict[str, int]:
         """Records per verdict, e.g. ``{"PASS": 540, "XFAIL": 12}``."""
         return dict(Counter(r.verdict for r in self.records))
+
+    def why(self) -> list[str]:
+        """One line per reason the run is not green: failing records grouped by adapter, charged clauses
+        and verdict (``torch-cpu-single UPD-EPS: 3 FAIL case(s)``), then ``problems``; empty when green."""
+        groups = Counter((r.adapter, ",".join(r.charged), r.verdict) for r in self.records if r.failed)
+        lines = [f"{a} {c}: {n} {v} case(s)" for (a, c, v), n in sorted(groups.items())]
+        if self.exit_code == EXIT_INTERRUPTED:
+            lines.append("interrupted: the run did not finish (continue it with --resume)")
+        return lines + list(self.problems)
 
 
 # ---- checking the inputs before any work ---------------------------------------------------------
@@ -288,9 +300,9 @@ def plan(cfg: RunConfig) -> _Plan:
     if not clauses:
         raise UsageError(f"--clauses {_split(cfg.clauses)!r} selects no clause; see `adam-conformance clauses`")
     for name, v in (("timeout", cfg.timeout), ("load timeout", cfg.load_timeout)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
             raise UsageError(f"{name} must be a finite number of seconds > 0, got {v!r}")
-    if not (isinstance(cfg.memory_limit_mb, int) and cfg.memory_limit_mb > 0):
+    if not (_is_int(cfg.memory_limit_mb) and cfg.memory_limit_mb > 0):
         raise UsageError(f"memory limit must be a whole number of MiB > 0, got {cfg.memory_limit_mb!r}")
     if not (isinstance(cfg.jobs, int) and cfg.jobs >= 1) or not (isinstance(cfg.max_examples, int)
                                                                  and cfg.max_examples >= 1):
@@ -307,10 +319,13 @@ def plan(cfg: RunConfig) -> _Plan:
     if cfg.case_cache and cfg.cache_dir is not None:
         _writable_dir(Path(cfg.cache_dir), "--cache-dir")
     _check_writable(cfg, out)
-    if cfg.update_baseline is not None:
-        _writable_file(Path(cfg.update_baseline), "--update-baseline")
-    if cfg.summary_md is not None:
-        _writable_file(Path(cfg.summary_md), "--summary-md")
+    for flag, path in (("--update-baseline", cfg.update_baseline), ("--summary-md", cfg.summary_md)):
+        if path is None:
+            continue
+        if run_file_of(path, out):
+            raise OutputPathError(f"{flag} {path} is one of the files the run writes in --out {out}; give a path "
+                                  "outside the run's own files")
+        _writable_file(Path(path), flag)
     entries: list[bl.Entry] = []
     if cfg.baseline is not None:
         try:
@@ -402,6 +417,13 @@ RUN_FILES = (RESULTS, META, "summary.json", "summary.md", "junit.xml", "report.h
 RUN_DIRS = ("failures", "minimal", "new-corpus", "logs")
 
 
+def run_file_of(path: Path | str, out: Path) -> bool:
+    """Whether ``path`` is one of the files a run in ``out`` writes (its records, metadata, reports, case
+    files): writing anything else there would destroy the run."""
+    r, o = Path(path).resolve(), out.resolve()
+    return (r.parent == o and r.name in RUN_FILES) or any(o / d == r or o / d in r.parents for d in RUN_DIRS)
+
+
 def _check_out(out: Path, resume: bool) -> None:
     """A new run replaces only a previous, finished run: never files that are not the gate's, and never an
     interrupted run's records (that is what --resume is for)."""
@@ -413,6 +435,10 @@ def _check_out(out: Path, resume: bool) -> None:
         raise OutputPathError(f"--out {out} cannot be read ({e.strerror})") from None
     if not entries:
         return
+    odd = [n for n in RUN_FILES if os.path.lexists(out / n) and not (out / n).is_file()]
+    if odd:
+        raise OutputPathError(f"--out {out}: {odd[0]} there is not a regular file (a FIFO, device, link or directory); "
+                              "a run writes its own files: give an empty or new directory")
     if not (out / META).exists() and not (out / RESULTS).exists():
         foreign = [n for n in entries if n not in RUN_FILES + RUN_DIRS]
         if foreign:
@@ -470,6 +496,12 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
 def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) -> RunResult:
     from . import runner
 
+    if not isinstance(config, RunConfig):
+        raise UsageError(f"run() takes a conformance.RunConfig, got {type(config).__name__}: build one with "
+                         "RunConfig(adapters=[...], out=...)")
+    if on_event is not None and not callable(on_event):
+        raise UsageError(f"on_event must be a callable (event kind, message, **fields) or None, got "
+                         f"{type(on_event).__name__}")
     p = plan(config)
     cfg = p.cfg
     try:

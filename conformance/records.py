@@ -139,6 +139,14 @@ def check_record(obj: Any) -> dict[str, Any]:
         raise ValueError(f"unknown error_kind {_short(obj['error_kind'])}; expected one of {', '.join(ERROR_KINDS)}")
     if "raw_verdict" in obj and obj["raw_verdict"] not in ("FAIL", "ERROR"):
         raise ValueError(f"raw_verdict must be FAIL or ERROR, got {_short(obj['raw_verdict'])}")
+    if obj["verdict"] in ("PASS", "XPASS"):  # a pass is within the bound: a line saying otherwise was edited
+        ratio = obj.get("ratio")
+        ratio = float(ratio) if isinstance(ratio, str) else ratio
+        if ratio is not None and not ratio <= 1:
+            raise ValueError(f"a {obj['verdict']} record with ratio {_short(obj.get('ratio'))} (an error beyond its "
+                             "bound) is not a record this suite writes")
+        if "raw_verdict" in obj:
+            raise ValueError(f"a {obj['verdict']} record with a raw_verdict is not a record this suite writes")
     cf = obj.get("case_file")
     if cf is not None and (cf.startswith("/") or "\\" in cf or ".." in Path(cf).parts):
         raise ValueError(f"case_file must be a path inside the run directory, got {_short(cf)}")
@@ -164,10 +172,17 @@ def parse_line(raw: bytes) -> dict[str, Any]:
     return check_record(obj)
 
 
+def _regular(path: Path) -> None:
+    """A FIFO or device under a run file's name would block a read (or write) forever: refuse it."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise RecordsError(f"{path}: not a regular file")
+
+
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
     """Every record of a results.jsonl, each checked (``check_record``). A last line without its newline
     is a torn write (a killed writer) and is skipped, as ``RecordWriter(append=True)`` cuts it off; any
     other line that is not a record raises RecordsError naming the file and line."""
+    _regular(path)
     try:
         fh = open(path, "rb")
     except OSError as e:
@@ -186,6 +201,7 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
 
 def read_meta(path: Path) -> dict[str, Any]:
     """run.json as a dict; RecordsError (one line) when it is unreadable, not UTF-8, not JSON or not an object."""
+    _regular(path)
     try:
         raw = Path(path).read_bytes()
     except OSError as e:

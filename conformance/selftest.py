@@ -187,6 +187,10 @@ def selftest(max_examples: int = 3, seed: int = 0, on_event: OnEvent | None = No
     from . import gate
 
     zoo = tuple(members() if zoo is None else zoo)
+    for pattern, ms in batches(zoo):  # every run's options checked before the first one starts
+        gate.plan(gate.RunConfig(adapters=[m.spec for m in ms], out=Path(tempfile.gettempdir()) / "adam-selftest-check",
+                                 seed=seed, max_examples=max_examples, clauses=pattern, shrink=False, jobs=jobs,
+                                 timeout=timeout, allow_unavailable=True, baseline=None, case_cache=False))
     t0 = time.monotonic()
     faults: list[FaultResult] = []
     faithful: list[FaithfulResult] = []

@@ -34,7 +34,8 @@ def line(r: Any) -> bytes:
 
 
 def test_written_records_read_back(tmp_path: Path) -> None:
-    recs = [record(seq=i, ratio=float("inf") if i == 1 else 0.5) for i in range(3)]
+    recs = [record(seq=i, ratio=float("inf") if i == 1 else 0.5, verdict="FAIL" if i == 1 else "PASS")
+            for i in range(3)]
     with R.RecordWriter(tmp_path) as w:
         for r in recs:
             w.write(r)
@@ -55,6 +56,10 @@ BAD_LINES = {
     "seq-float": (line(record(seq=1.5)), "'seq'"),
     "case-file-escapes": (line(record(case_file="../../etc/passwd")), "case_file"),
     "case-file-absolute": (line(record(case_file="/etc/passwd")), "case_file"),
+    "pass-beyond-bound": (line(record(verdict="PASS", ratio=5.2e4)), "not a record this suite writes"),
+    "pass-nan-ratio": (line(record(verdict="PASS", ratio="nan")), "not a record this suite writes"),
+    "xpass-beyond-bound": (line(record(verdict="XPASS", ratio=1.5)), "not a record this suite writes"),
+    "pass-with-raw-verdict": (line(record(verdict="PASS", raw_verdict="FAIL")), "raw_verdict"),
     "non-utf8": (b'{"case_id": "\xff"}\n', "not UTF-8"),
     "nan-literal": (line(record())[:-2] + b', "x": NaN}\n', "NaN"),
     "garbage": (b"not json\n", "not a JSON record"),
@@ -104,8 +109,13 @@ def test_unreadable_results_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(R.RecordsError, match="cannot read"):
         list(R.read_records(tmp_path / "missing.jsonl"))
     (tmp_path / "dir.jsonl").mkdir()
-    with pytest.raises(R.RecordsError, match="cannot read"):
+    with pytest.raises(R.RecordsError, match="not a regular file"):
         list(R.read_records(tmp_path / "dir.jsonl"))
+    os.mkfifo(tmp_path / "fifo.jsonl")  # a read would block forever
+    with pytest.raises(R.RecordsError, match="not a regular file"):
+        list(R.read_records(tmp_path / "fifo.jsonl"))
+    with pytest.raises(R.RecordsError, match="not a regular file"):
+        R.read_meta(tmp_path / "fifo.jsonl")
 
 
 def test_verdicts_match_the_report_tables() -> None:
