@@ -711,9 +711,10 @@ def _check_tensors(case: Case) -> None:
                 check(g["dense"], shapes[name], where)
 
 
-# "shrunk_from": the ID of the case a shrunk failure file was cut down from (provenance, not content).
+# Outside the content (the id does not cover them): "note", free text for people; "shrunk_from", the ID
+# of the case a shrunk failure file was cut down from.
 CASE_FIELDS = ("format", "id", "title", "kind", "clauses", "dtype", "params", "hyper", "groups", "params_arg",
-               "grads", "shrunk_from")
+               "grads", "note", "shrunk_from")
 
 
 def from_json(d: Any, source: str = "case") -> Case:

@@ -55,7 +55,7 @@ def variants() -> list[dict[str, Any]]:
             with_(hyper={"learning_rate": 0.1, "eps": float("inf")}),  # a Python inf: canonicalized to its tag
             with_(params=[{"name": "w0", "shape": [2], "values": [0.5, -1.0], "note": 1},
                           {"name": "e", "shape": [3, 2], "values": {"$random": {"seed": 2}}}]),  # dropped by payload()
-            with_(extra={"top": "level"}), with_(clauses=["UPD-MOMENTS", "DEC-L2"], title="\\ud800 is text")]
+            with_(note={"top": "level"}), with_(clauses=["UPD-MOMENTS", "DEC-L2"], title="\\ud800 is text")]
     return out
 
 
