@@ -685,7 +685,7 @@ def _plain(d: Any, source: str) -> tuple[Any, str | None]:
     return d, text if exact else None
 
 
-def _check_tensors(case: Case) -> None:
+def _check_tensors(case: Case, source: str = "case") -> None:
     """What ``case.param_values()`` and ``case.gradients(t)`` for every step refuse, refused in the same
     order with the same messages, without making the float64 arrays they return: every value NumPy
     reads as numbers of at most MAX_NDIM dimensions, as many as its shape holds (a recipe: well formed)."""
@@ -700,10 +700,10 @@ def _check_tensors(case: Case) -> None:
             raise CaseFormatError(f"{where}: {a.size} values do not fit shape {list(shape)}")
 
     for p in case.params:
-        check(p.values, p.shape, f"params[{p.name}]")
+        check(p.values, p.shape, f"{source}: params[{p.name}]")
     for step, grads in enumerate(case.grads):
         for name, g in grads.items():
-            where = f"grads[{step}][{name}]"
+            where = f"{source}: grads[{step}][{name}]"
             if "sparse" in g:  # indices: a flat list of valid rows (checked by _grad_elements)
                 s = g["sparse"]
                 check(s["values"], (len(s["indices"]), *shapes[name][1:]), where)
@@ -783,7 +783,7 @@ def from_json(d: Any, source: str = "case") -> Case:
                               f"at most {MAX_ELEMENTS}")
     case = Case(tuple(clauses), dtype, tuple(specs), kind, hyper, None if groups is None else tuple(groups),
                 d.get("params_arg"), tuple(grads), str(d.get("title", "")))
-    _check_tensors(case)
+    _check_tensors(case, source)
     if canonical is not None:  # what Case.id computes, from the same text
         case.__dict__["id"] = _case_id(case.family, canonical)
     if "id" in d and d["id"] != case.id:

@@ -54,6 +54,13 @@ def _timeout(text: str) -> float:
     return v
 
 
+def _path(text: str) -> Path:
+    """A path flag's value; an empty one (Path("") reads as ".", the working directory) is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path")
+    return Path(text)
+
+
 def _selection(text: str) -> str:
     """A --clauses / --dtypes list given on purpose: an empty one (an unset CI variable) is an error, not
     "everything" -- leave the flag out for that."""
@@ -88,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--adapter", action="append", default=[], metavar="A",
                    help="adapter name, torch:MOD:CLS, optax:MOD:FN, FILE.py:NAME or MOD:NAME (repeatable); "
                         "default: every built-in adapter that can run here")
-    r.add_argument("--out", type=Path, default=Path("reports/latest"), metavar="DIR",
+    r.add_argument("--out", type=_path, default=Path("reports/latest"), metavar="DIR",
                    help="the run directory (default reports/latest): records, run.json, reports, failing cases; "
                         "it must be new, empty or an earlier run's")
     r.add_argument("--seed", type=_seed, default=None,
@@ -107,15 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 6144)")
     r.add_argument("--allow-unavailable", action="store_true",
                    help="skip requested adapters that cannot run here instead of failing the run")
-    r.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+    r.add_argument("--cache-dir", type=_path, default=None, metavar="DIR",
                    help="keep and reuse generated case sets in DIR, keyed by everything they depend on "
                         "(default $ADAM_CONFORMANCE_CASE_CACHE, else ~/.cache/adam-conformance/cases)")
     r.add_argument("--no-case-cache", dest="case_cache", action="store_false",
                    help="generate the cases every time; read and write no case cache")
-    r.add_argument("--jax-cache", type=Path, default=None, metavar="DIR",
+    r.add_argument("--jax-cache", type=_path, default=None, metavar="DIR",
                    help="JAX's persistent compilation cache for the optax workers (a second run compiles "
                         "nothing; or $ADAM_CONFORMANCE_JAX_CACHE)")
-    r.add_argument("--writable", type=Path, action="append", default=[], metavar="DIR",
+    r.add_argument("--writable", type=_path, action="append", default=[], metavar="DIR",
                    help="a directory the sandboxed workers may write besides their scratch directory (repeatable; "
                         "never one holding --out or the case cache)")
     r.add_argument("--no-sandbox", dest="sandbox", action="store_false",
@@ -124,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes per adapter (default 1)")
     r.add_argument("--shard", type=_shard, default=None, metavar="K/N", help="run the K-th of N disjoint parts")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    r.add_argument("--baseline", type=Path, default=None, metavar="FILE", help="known deviations (TOML)")
-    r.add_argument("--update-baseline", type=Path, default=None, metavar="FILE",
+    r.add_argument("--baseline", type=_path, default=None, metavar="FILE", help="known deviations (TOML)")
+    r.add_argument("--update-baseline", type=_path, default=None, metavar="FILE",
                    help="write the run's deviations as a baseline")
     r.add_argument("--explore", action="store_true",
                    help="search with fresh randomness and hypothesis.target; save new failures for the corpus")
@@ -133,12 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-shrink", action="store_true", help="save failing cases without shrinking them")
     r.add_argument("--hypothesis-shrink", action="store_true",
                    help="also let hypothesis search and shrink one failing case per adapter and clause (slower)")
-    r.add_argument("--summary-md", type=Path, default=None, metavar="PATH",
+    r.add_argument("--summary-md", type=_path, default=None, metavar="PATH",
                    help="also write the Markdown summary here (default: $GITHUB_STEP_SUMMARY when set)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
 
     rp = sub.add_parser("replay", help="rerun one case file and print the step-by-step diff")
-    rp.add_argument("case", type=Path)
+    rp.add_argument("case", type=_path)
     rp.add_argument("--adapter", required=True, action="append", metavar="A",
                     help="the adapter to replay the case on (one)")
     rp.add_argument("--all-steps", action="store_true", help="print every step, not only the failing ones")
@@ -151,12 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seed", type=_seed, default=0, help="the gate runs' seed (default 0)")
 
     rep = sub.add_parser("report", help="render (and merge) earlier runs")
-    rep.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    rep.add_argument("dirs", nargs="+", type=_path, metavar="DIR")
     rep.add_argument("--format", choices=("md", "html", "json"), default="md")
     rep.add_argument("--merge", action="store_true",
                      help="join shard outputs into one run: with --out DIR a run directory, and the exit code is "
                           "the joined run's verdict; without --out the joined report on stdout")
-    rep.add_argument("--out", type=Path, default=None, metavar="PATH", help="write here instead of stdout")
+    rep.add_argument("--out", type=_path, default=None, metavar="PATH", help="write here instead of stdout")
     rep.add_argument("--title", default="Adam conformance")
     return p
 
@@ -207,6 +214,8 @@ def github_summary_path(explicit: Path | None) -> Path | None:
     if explicit is not None:
         return explicit
     env = os.environ.get("GITHUB_STEP_SUMMARY")
+    if env and Path(env).is_dir():  # named here: the run's own check would blame a flag nobody passed
+        raise UsageError(f"$GITHUB_STEP_SUMMARY {env} is a directory; it must name the summary file (or unset it)")
     return Path(env) if env else None
 
 

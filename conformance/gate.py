@@ -162,7 +162,7 @@ def _writable(cfg: RunConfig) -> list[tuple[str, Path]]:
     named = [("--writable", Path(d)) for d in cfg.writable]
     jax_cache = cfg.jax_cache if cfg.jax_cache is not None else os.environ.get(JAX_CACHE_ENV)
     if jax_cache:
-        named.append(("--jax-cache", Path(jax_cache)))
+        named.append(("--jax-cache" if cfg.jax_cache is not None else f"${JAX_CACHE_ENV}", Path(jax_cache)))
     return named
 
 

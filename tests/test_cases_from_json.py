@@ -163,7 +163,8 @@ def test_tensor_checks_refuse_what_materializing_refuses(name: str) -> None:
         materialize()
     with pytest.raises(CaseFormatError) as new:
         from_json(d)
-    assert str(new.value) == str(old.value) and str(new.value).startswith(message), str(new.value)
+    # the same message, prefixed with the file it came from ("case" when there is none)
+    assert str(new.value) == f"case: {old.value}" and str(new.value).startswith(f"case: {message}"), str(new.value)
 
 
 def test_trusted_builds_the_case_to_json_wrote() -> None:

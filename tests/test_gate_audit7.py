@@ -200,3 +200,29 @@ def test_selftest_checks_its_flags_before_it_starts(cli: Any, flag: str, value: 
 def test_an_empty_selection_is_an_error_not_everything(cli: Any, tmp_path: Path, flag: str) -> None:
     line = cli.usage_error(cli("run", "--adapter", "reference-f32", flag, "", "--out", tmp_path / "run"))
     assert flag in line and "empty" in line, line
+
+
+@pytest.mark.parametrize("flag", ["--out", "--baseline", "--summary-md", "--writable"])
+def test_an_empty_path_is_an_error_not_the_working_directory(cli: Any, flag: str) -> None:
+    line = cli.usage_error(cli("run", "--adapter", "reference-f32", flag, ""))
+    assert flag in line and "empty path" in line, line
+
+
+def test_a_path_from_the_environment_is_named_by_its_variable(cli: Any, tmp_path: Path) -> None:
+    env = {"GITHUB_STEP_SUMMARY": str(tmp_path)}
+    line = cli.usage_error(cli("run", *TINY, "--out", tmp_path / "run", env=env))
+    assert "$GITHUB_STEP_SUMMARY" in line, line
+    (tmp_path / "cache-file").write_text("")
+    env = {"ADAM_CONFORMANCE_JAX_CACHE": str(tmp_path / "cache-file")}
+    line = cli.usage_error(cli("run", *TINY, "--out", tmp_path / "run", env=env))
+    assert "$ADAM_CONFORMANCE_JAX_CACHE" in line, line
+
+
+def test_a_bad_tensor_names_the_case_file(cli: Any, tmp_path: Path) -> None:
+    d = json.loads(generate(("UPD-MOMENTS",), ("float32",), 0, 1)[0].dumps())
+    d.pop("id")
+    d["params"][0]["values"] = [0.5] * (len(_flat(d["params"][0]["values"])) + 1)
+    case = tmp_path / "bad.json"
+    case.write_text(json.dumps(d))
+    line = cli.usage_error(cli("replay", case, "--adapter", "reference"))
+    assert str(case) in line and "do not fit shape" in line, line
