@@ -159,11 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="render (and merge) earlier runs")
     rep.add_argument("dirs", nargs="+", type=_path, metavar="DIR")
-    rep.add_argument("--format", choices=("md", "html", "json"), default="md")
+    rep.add_argument("--format", choices=("md", "html", "json"), default=None,
+                     help="default: the one --out's name ends in (.md, .html, .json), else md")
     rep.add_argument("--merge", action="store_true",
-                     help="join shard outputs into one run: with --out DIR a run directory, and the exit code is "
-                          "the joined run's verdict; without --out the joined report on stdout")
-    rep.add_argument("--out", type=_path, default=None, metavar="PATH", help="write here instead of stdout")
+                     help="join shard outputs into one run: with --out DIR (a directory, or any name not ending in "
+                          ".md/.html/.json) a run directory, and the exit code is the joined run's verdict; "
+                          "without --out the joined report on stdout")
+    rep.add_argument("--out", type=_path, default=None, metavar="PATH",
+                     help="write here instead of stdout (missing parent directories are created)")
     rep.add_argument("--title", default="Adam conformance")
     return p
 
@@ -172,8 +175,20 @@ def _sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _kept(args: argparse.Namespace | None) -> str:
+    """What an interrupted command left: a run's finished records only where there are some."""
+    out = getattr(args, "out", None) if getattr(args, "command", None) == "run" else None
+    try:
+        if out is not None and (Path(out) / "results.jsonl").stat().st_size > 0:
+            return f"; finished records are in {Path(out) / 'results.jsonl'} (continue with --resume)"
+    except OSError:
+        pass
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    args: argparse.Namespace | None = None
     try:
         previous = signal.signal(signal.SIGTERM, _sigterm)
     except ValueError:  # not the main thread: leave signals alone
@@ -191,8 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"adam-conformance: error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("adam-conformance: interrupted; finished records are in results.jsonl (use --resume)",
-              file=sys.stderr)
+        print(f"adam-conformance: interrupted{_kept(args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `adam-conformance clauses | head`: the reader left; that is not an error
         try:

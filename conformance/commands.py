@@ -22,8 +22,9 @@ from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, UsageError
 from .records import META, RESULTS, RecordWriter, atomic_write, read_records, write_json
 
 # Wide enough for the clause x adapter table when output goes to a file or a CI log.
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-out = Console(width=None if sys.stdout.isatty() else 200)
+# emoji=False: an adapter spec such as torch:x:BadAdam must print as typed, not with ":x:" turned into an emoji
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200, emoji=False)
+out = Console(width=None if sys.stdout.isatty() else 200, emoji=False)
 
 
 # ---- clauses / list --------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from .gate import RunConfig
 
     return RunConfig(adapters=tuple(args.adapter), out=args.out, seed=args.seed, max_examples=args.max_examples,
-                     clauses=args.clauses or "", dtypes=args.dtypes or "", timeout=args.timeout,
+                     clauses=args.clauses, dtypes=args.dtypes, timeout=args.timeout,
                      load_timeout=args.load_timeout,
                      memory_limit_mb=args.memory_limit_mb, jobs=args.jobs, shard=args.shard, resume=args.resume,
                      baseline=args.baseline, update_baseline=args.update_baseline,
@@ -338,6 +339,11 @@ def merge_runs(runs: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> t
         raise UsageError(str(e)) from None
 
 
+# report --out FILE: the format its name ends in, unless --format says otherwise; with --merge, any other
+# name (or a directory) is the merged run's directory
+REPORT_SUFFIXES = {".md": "md", ".html": "html", ".json": "json"}
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import os
 
@@ -350,14 +356,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if len(runs) > 1 and not args.merge:
         raise UsageError("several directories given: add --merge to join them into one report")
     if args.out is not None and args.out.is_dir() and not args.merge:
-        raise UsageError(f"--out {args.out} is a directory; give a file path for the {args.format} report")
+        raise UsageError(f"--out {args.out} is a directory; give a file path for the report (.md, .html or .json)")
     if args.out is not None:
         for d in args.dirs:
             if run_file_of(args.out, Path(d)):
                 raise UsageError(f"--out {args.out} is one of the files of the run {d} being reported; give a path "
                                  "outside the run's own files")
     meta, records = merge_runs(runs) if args.merge else runs[0]
-    if args.merge and args.out is not None and args.out.suffix == "":
+    fmt = args.format or (REPORT_SUFFIXES.get(args.out.suffix.lower()) if args.out is not None else None) or "md"
+    if args.merge and args.out is not None and (args.out.is_dir() or args.out.suffix.lower() not in REPORT_SUFFIXES):
         if any(args.out.resolve() == Path(d).resolve() for d in args.dirs):
             raise UsageError(f"--out {args.out} is one of the runs being merged; give a new directory")
         if args.out.exists() and not args.out.is_dir():
@@ -384,9 +391,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             err.print("[red]not green[/]: " + escape(safe_text(p)))
         return int(gate["exit_code"])
     run_dir = str(args.dirs[0])
-    if args.format == "json":
+    if fmt == "json":
         text = json.dumps(render.summary(meta, records, run_dir), indent=1, sort_keys=True, default=str)
-    elif args.format == "html":
+    elif fmt == "html":
         page_dir = (args.out.parent if args.out is not None else Path("."))
         links = os.path.relpath(args.dirs[0], page_dir) + "/"
         text = render.html_page(meta, records, args.title, list(meta.get("gate", {}).get("problems", [])),

@@ -137,8 +137,12 @@ def judge(case: Case, exp: Expected | Prepared, out: Outcome, explain: bool = Tr
     outcomes of the same case are judged: its bounds are then computed once. ``explain`` False: a FAIL is
     left for the caller to explain (``explanation``, ``apply_explanation``).
 
-    >>> from conformance import cases, expected, judge
-    >>> # v = judge(case, expected(case), adapter.run(case)); v.verdict in ("PASS", "FAIL", ...)
+    >>> from adapters.numpy_lowp import NumpyLowPrecisionAdapter  # the spec computed in float32
+    >>> from conformance.cases import load
+    >>> from conformance.expected import expected
+    >>> case = load("reports/cases/DEC-c8f1d382bbfc.json")
+    >>> judge(case, expected(case), NumpyLowPrecisionAdapter().run(case)).verdict
+    'PASS'
     """
     prep = exp if isinstance(exp, Prepared) else Prepared(case, exp)
     if isinstance(out, Unsupported):

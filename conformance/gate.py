@@ -73,8 +73,8 @@ class RunConfig:
     out: Path | str = Path("reports/latest")
     seed: int | None = None  # None: 0, or a fresh seed with explore
     max_examples: int = 6
-    clauses: str | Sequence[str] = ""
-    dtypes: str | Sequence[str] = ""
+    clauses: str | Sequence[str] | None = None  # None: every clause; "" or [] is an error, as on the CLI
+    dtypes: str | Sequence[str] | None = None  # None: every dtype
     timeout: float = DEFAULT_TIMEOUT
     load_timeout: float = DEFAULT_LOAD_TIMEOUT
     memory_limit_mb: int = DEFAULT_MEMORY_MB
@@ -253,6 +253,13 @@ def _normalized(cfg: RunConfig) -> RunConfig:
         v = getattr(cfg, name)
         if v is not None and not isinstance(v, (str, os.PathLike)):
             raise UsageError(f"RunConfig.{name} must be a path (str or Path) or None, got {type(v).__name__}")
+        if v is not None:
+            not_empty(name, v)
+
+    def not_empty(name: str, v: Any) -> None:  # Path("") is the working directory: never what was meant
+        if isinstance(v, str) and not v.strip():
+            raise UsageError(f"RunConfig.{name} is an empty path; give a path (as on the command line, an empty "
+                             "path is never the working directory)")
 
     def strings(name: str, paths: bool = False) -> tuple[Any, ...]:
         v = getattr(cfg, name)
@@ -266,12 +273,21 @@ def _normalized(cfg: RunConfig) -> RunConfig:
 
     if not isinstance(cfg.out, (str, os.PathLike)):
         raise UsageError(f"RunConfig.out must be a path (str or Path), got {type(cfg.out).__name__}")
+    not_empty("out", cfg.out)
     for name in ("baseline", "update_baseline", "summary_md", "cache_dir", "jax_cache"):
         path_or_none(name)
+    selection: dict[str, str] = {}
     for name in ("clauses", "dtypes"):
         v = getattr(cfg, name)
+        if v is None:  # the default: every clause / every dtype
+            selection[name] = ""
+            continue
         if not isinstance(v, str):
             strings(name)
+        if not _split(v).replace(",", "").strip():  # "", [], ",": selects nothing, not "everything"
+            raise UsageError(f"--{name} {_split(v)!r} is empty: it selects no {name[:-1]}; name at least one (or leave "
+                             "it out for all)")
+        selection[name] = v
     if cfg.seed is not None and (not _is_int(cfg.seed) or cfg.seed < 0):
         raise UsageError(f"seed must be a whole number >= 0, got {cfg.seed!r}")
     if not _is_int(cfg.max_examples) or not 1 <= cfg.max_examples <= MAX_EXAMPLES:
@@ -286,7 +302,9 @@ def _normalized(cfg: RunConfig) -> RunConfig:
                  "sandbox"):
         if not isinstance(getattr(cfg, name), bool):
             raise UsageError(f"RunConfig.{name} must be True or False, got {getattr(cfg, name)!r}")
-    return replace(cfg, adapters=strings("adapters"), writable=strings("writable", paths=True))
+    for w in strings("writable", paths=True):
+        not_empty("writable", w)
+    return replace(cfg, adapters=strings("adapters"), writable=strings("writable", paths=True), **selection)
 
 
 def plan(cfg: RunConfig) -> _Plan:
@@ -455,13 +473,18 @@ def _check_out(out: Path, resume: bool) -> None:
                               "give another --out) to start afresh")
 
 
-def _prepare_out(out: Path, resume: bool) -> None:
+def _prepare_out(out: Path, resume: bool, stage: str = "all") -> None:
+    """Clear a previous run from ``out``. ``stage="logs"``: only ``logs/`` (the new workers write there as
+    they start); ``"rest"``: everything else, once the new run's adapters are loaded and accepted -- so a
+    run refused or interrupted before it judges anything leaves the previous run's records as they were."""
     if resume:
         return
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
+    if stage in ("all", "rest"):
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
     for d in RUN_DIRS:
-        shutil.rmtree(out / d, ignore_errors=True)
+        if stage == "all" or (d == "logs") == (stage == "logs"):
+            shutil.rmtree(out / d, ignore_errors=True)
 
 
 def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
@@ -500,15 +523,16 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
         raise UsageError(f"run() takes a conformance.RunConfig, got {type(config).__name__}: build one with "
                          "RunConfig(adapters=[...], out=...)")
     if on_event is not None and not callable(on_event):
-        raise UsageError(f"on_event must be a callable (event kind, message, **fields) or None, got "
-                         f"{type(on_event).__name__}")
+        raise UsageError(f"on_event must be a callable taking one conformance.Event (kind, message, done, total) "
+                         f"or None, got {type(on_event).__name__}")
     p = plan(config)
     cfg = p.cfg
     try:
         p.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # os.access cannot tell (root, /proc, a read-only mount): creating it can
         raise OutputPathError(f"--out {p.out} cannot be created ({e.strerror or type(e).__name__})") from None
-    _prepare_out(p.out, cfg.resume)
+    _prepare_out(p.out, cfg.resume, "logs")
+    cleared = cfg.resume  # the previous run is replaced only once this one's adapters are accepted
     if cfg.explore:
         _emit(on_event, "note", f"explore: fresh seed {p.seed} (replay this search with --seed {p.seed})")
     t0 = time.monotonic()
@@ -565,6 +589,8 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
         if cfg.resume:
             _check_resume(p, handles)
         else:  # a run killed before its end still says what it was, so --resume can check it continues it
+            _prepare_out(p.out, False, "rest")
+            cleared = True
             write_json(p.out / META, _meta(p, handles, 0, False, time.monotonic() - t0, timing))
         if cfg.explore:
             from .explore import explore
@@ -632,6 +658,10 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
             else:
                 os.environ[JAX_CACHE_ENV] = saved_env
     wall = time.monotonic() - t0
+    if not cleared:  # interrupted while the workers started: nothing was judged, the previous run stays
+        meta = _meta(p, handles, 0, False, wall, timing)
+        meta["gate"] = {"exit_code": EXIT_INTERRUPTED, "problems": problems, "warnings": warnings}
+        return RunResult(EXIT_INTERRUPTED, [], meta, p.out, problems, warnings)
     # Workers (and whatever they started) are gone: nothing can touch the files from here on.
     tampered = writing and not runner.check_file(p.out, records)
     if tampered:

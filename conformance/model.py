@@ -90,8 +90,9 @@ class Event:
 
     ``kind`` is one of ``phase`` (a stage begins: ``message`` names it, ``total`` counts its work),
     ``progress`` (``done`` of ``total`` finished: the generated clause x dtype streams while the phase is
-    "generating cases", case-runs while it is "running cases"; ``record`` is the one just written),
-    ``note`` and ``warning`` (a line for a person).
+    "generating cases", case-runs while it is "running cases"), ``note`` and ``warning`` (a line for a
+    person). The records themselves are the run's result (``RunResult.records``), and ``results.jsonl``
+    in ``--out`` grows as they are judged.
 
     Example::
 
@@ -106,4 +107,3 @@ class Event:
     message: str = ""
     done: int | None = None
     total: int | None = None
-    record: Record | None = None

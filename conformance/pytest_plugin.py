@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from .errors import EXIT_INTERRUPTED, ConformanceError
+from .errors import EXIT_INTERRUPTED, ConformanceError, UsageError
 
 ITEM = "adam"  # item names: adam[SPEC-CLAUSE-DTYPE]
 SUITE = "adam-conformance"  # the collector that holds them (and the junit classname)
@@ -54,9 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="adapter to gate, e.g. torch:pkg.mod:MyAdam (repeatable); without it the plugin is off")
     g.addoption("--adam-baseline", default=None, metavar="FILE",
                 help="known deviations (TOML): their items xfail, strictly (an entry that passes now fails)")
-    g.addoption("--adam-clauses", default="", metavar="PATTERNS",
+    g.addoption("--adam-clauses", default=None, metavar="PATTERNS",
                 help="clause IDs or globs, comma-separated (default: every clause)")
-    g.addoption("--adam-dtypes", default="", metavar="DTYPES",
+    g.addoption("--adam-dtypes", default=None, metavar="DTYPES",
                 help="dtypes, comma-separated (default: float64,float32,float16,bfloat16)")
     g.addoption("--adam-seed", type=int, default=0, metavar="N", help="case seed (default 0)")
     g.addoption("--adam-max-examples", type=int, default=6, metavar="N",
@@ -71,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _given(config: pytest.Config) -> list[str]:
     """The adam options given without --adam-adapter (they do nothing)."""
-    defaults = {"adam_baseline": None, "adam_clauses": "", "adam_dtypes": "", "adam_seed": 0,
+    defaults = {"adam_baseline": None, "adam_clauses": None, "adam_dtypes": None, "adam_seed": 0,
                 "adam_max_examples": 6, "adam_out": None, "adam_jobs": 1, "adam_allow_unavailable": False}
     return ["--" + k.replace("_", "-") for k, v in defaults.items() if config.getoption(k) != v]
 
@@ -90,27 +90,43 @@ class Options:
 
 
 def read_options(config: pytest.Config) -> Options:
-    """The options checked as the gate checks them (before any work); a mistake is a pytest usage error."""
+    """The options checked as the gate checks them (before any work); a mistake is a pytest usage error.
+
+    Each adapter's run is planned in the directory it will have (``--adam-out``/<adapter>), so a second
+    session finds its own earlier runs there, not a directory of foreign files."""
     from . import gate
-    from .clauses import select
-    from .dtypes import parse_dtypes
 
     specs = tuple(dict.fromkeys(config.getoption("adam_adapter")))
-    out = config.getoption("adam_out")
-    out_dir = Path(out).resolve() if out else config.rootpath / "reports" / "adam-conformance"
-    baseline = config.getoption("adam_baseline")
-    baseline = str(Path(baseline).resolve()) if baseline else None  # xdist workers may not share the cwd
-    cfg = gate.RunConfig(adapters=specs, out=out_dir, seed=config.getoption("adam_seed"),
-                         max_examples=config.getoption("adam_max_examples"), clauses=config.getoption("adam_clauses"),
-                         dtypes=config.getoption("adam_dtypes"), baseline=baseline, jobs=config.getoption("adam_jobs"))
     try:
-        gate.plan(cfg)
-        clauses = tuple(c.id for c in select(cfg.clauses))
-        dtypes = tuple(parse_dtypes(str(cfg.dtypes)))
+        out, baseline = config.getoption("adam_out"), config.getoption("adam_baseline")
+        for flag, v in (("--adam-out", out), ("--adam-baseline", baseline)):
+            if v is not None and not str(v).strip():
+                raise UsageError(f"{flag} is empty: give a path (an empty path is never the working directory)")
+        out_dir = Path(out).resolve() if out is not None else config.rootpath / "reports" / "adam-conformance"
+        baseline = str(Path(baseline).resolve()) if baseline else None  # xdist workers may not share the cwd
+        cfg = gate.RunConfig(adapters=specs, out=out_dir, seed=config.getoption("adam_seed"),
+                             max_examples=config.getoption("adam_max_examples"),
+                             clauses=config.getoption("adam_clauses"), dtypes=config.getoption("adam_dtypes"),
+                             baseline=baseline, jobs=config.getoption("adam_jobs"))
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"--adam-out {out_dir} is a file, not a directory")
+        planned = [gate.plan(replace(cfg, adapters=[spec], out=out_dir / slug)) for spec, slug in slugs(specs).items()]
     except (ConformanceError, ValueError) as e:
         raise pytest.UsageError(f"adam-conformance: {as_plugin_flags(str(e))}") from None
-    return Options(specs, clauses, dtypes, out_dir, Path(baseline) if baseline else None, cfg.seed, cfg.max_examples,
-                   cfg.jobs, bool(config.getoption("adam_allow_unavailable")))
+    first = planned[0]
+    return Options(specs, first.clauses, first.dtypes, out_dir, Path(baseline) if baseline else None, first.seed,
+                   cfg.max_examples, cfg.jobs, bool(config.getoption("adam_allow_unavailable")))
+
+
+def slugs(specs: Iterable[str]) -> dict[str, str]:
+    """Each adapter's subdirectory name under --adam-out (distinct even where two specs slug alike)."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        s = _slug(spec)
+        while s in out.values():
+            s += "_"
+        out[spec] = s
+    return out
 
 
 FLAGS = re.compile(r"(?<![\w-])--(adapter|baseline|clauses|dtypes|seed|max-examples|out|jobs|allow-unavailable)\b")
@@ -457,13 +473,7 @@ class Plugin:
         return got
 
     def _slugs(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for spec in self.options.adapters:
-            s = _slug(spec)
-            while s in out.values():
-                s += "_"
-            out[spec] = s
-        return out
+        return slugs(self.options.adapters)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for k, v in getattr(report, "user_properties", ()):

@@ -64,15 +64,21 @@ def hypothesis_minimal(case: Case, record: dict[str, Any], handle: Any, timeout:
     return shrink_case(found, rec, handle, timeout) or found
 
 
+def _retitled(case: Case, what: str) -> str:
+    """The generator's title describes the case before shrinking ("10 steps"): say what the reduction did."""
+    return f"{case.title}; shrunk: {what}" if case.title else f"shrunk: {what}"
+
+
 def _truncate(case: Case, steps: int) -> Case:
     return Case(case.clauses, case.dtype, case.params, case.kind, case.hyper, case.groups, case.params_arg,
-                case.grads[:steps], case.title)
+                case.grads[:steps], _retitled(case, f"the first {steps} of {case.num_steps} steps"))
 
 
 def _only(case: Case, name: str) -> Case:
     params = tuple(p for p in case.params if p.name == name)
     grads = tuple({name: s[name]} for s in case.grads)
-    return Case(case.clauses, case.dtype, params, case.kind, case.hyper, None, None, grads, case.title)
+    return Case(case.clauses, case.dtype, params, case.kind, case.hyper, None, None, grads,
+                _retitled(case, f"only parameter {name} of {len(case.params)}"))
 
 
 def shrink_case(case: Case, record: dict[str, Any], handle: Any, timeout: float) -> Case | None:

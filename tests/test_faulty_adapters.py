@@ -71,7 +71,7 @@ def test_default_run_is_what_the_cli_runs(default_run: DefaultRun) -> None:
     args = build_parser().parse_args(["run"])
     assert args.seed is None and gate._given_seed(config_from_args(args)) == 0  # no --seed: 0 (fresh in explore)
     cfg = config_from_args(args)
-    assert (cfg.max_examples, cfg.clauses, cfg.dtypes) == (6, "", "")  # every clause, every dtype
+    assert (cfg.max_examples, cfg.clauses, cfg.dtypes) == (6, None, None)  # every clause, every dtype
     assert {c.dtype for c in default_run.cases} == {"float64", "float32", "float16", "bfloat16"}
     assert {k for c in default_run.cases for k in c.clauses} == set(BY_ID)
 

@@ -1,0 +1,215 @@
+"""What a second fresh-user audit (wave 8) got past the gate's surfaces.
+
+Each test is one reproduced finding: the pytest plugin refused its own earlier runs (a second session in
+the same project was a usage error); two adapters with one name were refused only after the previous
+run in --out had been deleted; rich turned the ``:x:`` of ``torch:x:BadAdam`` into an emoji in every
+printed line (the replay command could not be pasted); the Python API (and the plugin) read an empty
+path as the working directory and an empty selection as "everything"; ``report --merge --out`` chose a
+run directory or a report file by whether the name had a suffix, and ``report --out r.html`` wrote
+Markdown; ``Event.record`` was documented and never set; the interrupt line promised records that did
+not exist; two docstring examples did not run.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import conformance
+from conformance import cli as cli_module
+from conformance import gate
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ("--adapter", "reference-f32", "--clauses", "UPD-MOMENTS", "--dtypes", "float32", "--max-examples", 1,
+        "--no-corpus", "--no-shrink", "--quiet")
+KIT = "examples/kit_numpy.py:adapter"  # a user adapter file whose adapter is named 'numpy-kit'
+
+
+# ---- the pytest plugin, twice in one project -------------------------------------------------------------
+
+def test_the_plugin_runs_again_over_its_own_earlier_runs(pytester: pytest.Pytester,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    args = ("-p", "no:cacheprovider", "--adam-adapter", "conformance.zoo.numpy_faults:FaithfulAdapter",
+            "--adam-clauses", "UPD-MOMENTS", "--adam-dtypes", "float32", "--adam-max-examples", "1")
+    first = pytester.runpytest_subprocess(*args)
+    first.assert_outcomes(passed=1)
+    runs = [p for p in (pytester.path / "reports" / "adam-conformance").iterdir() if p.is_dir()]
+    assert len(runs) == 1 and (runs[0] / "run.json").is_file()
+    second = pytester.runpytest_subprocess(*args)
+    assert second.ret == pytest.ExitCode.OK, second.stderr.str()[-2000:]
+    second.assert_outcomes(passed=1)
+
+
+def test_the_plugin_still_refuses_a_directory_of_other_files(pytester: pytest.Pytester) -> None:
+    own = pytester.path / "reports" / "adam-conformance" / "torch_mod_Cls"
+    own.mkdir(parents=True)
+    (own / "notes.txt").write_text("mine")
+    result = pytester.runpytest_inprocess("--adam-adapter", "torch:mod:Cls", "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*is not empty and holds no run (notes.txt)*"])
+    assert (own / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--adam-clauses", ""), "*--adam-clauses '' is empty*"),
+    (("--adam-dtypes", ","), "*--adam-dtypes ',' is empty*"),
+    (("--adam-out", ""), "*--adam-out is empty*"),
+    (("--adam-baseline", " "), "*--adam-baseline is empty*"),
+])
+def test_the_plugins_empty_options_are_errors(pytester: pytest.Pytester, args: tuple[str, ...], says: str) -> None:
+    result = pytester.runpytest_inprocess("--adam-adapter", "torch:mod:Cls", *args, "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([says])
+    assert "Traceback" not in result.stderr.str()
+
+
+# ---- a refusal after the workers load leaves the previous run ----------------------------------------------
+
+def test_two_adapters_with_one_name_leave_the_previous_run_as_it_was(cli: Any, tmp_path: Path) -> None:
+    out = tmp_path / "prev"
+    assert cli("run", *TINY, "--out", out).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert "results.jsonl" in before and "run.json" in before
+    proc = cli("run", "--adapter", KIT, "--adapter", "./" + KIT, "--clauses", "UPD-MOMENTS", "--dtypes", "float32",
+               "--max-examples", 1, "--out", out, "--quiet")
+    assert "both named 'numpy-kit'" in cli.usage_error(proc)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    again = cli("run", *TINY, "--out", out)  # and it is still a finished run, which the next run replaces
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+# ---- printed lines keep the spec as typed ------------------------------------------------------------------
+
+def test_a_spec_with_x_between_colons_prints_as_typed(cli: Any) -> None:
+    proc = cli("list", "--adapter", "torch:x:Cls")
+    assert proc.returncode == 1
+    assert "torch:x:Cls" in proc.stderr + proc.stdout and "\u274c" not in proc.stderr + proc.stdout
+
+
+# ---- the Python API: empty paths and selections ---------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, says", [
+    ("out", "", "RunConfig.out is an empty path"),
+    ("baseline", "  ", "RunConfig.baseline is an empty path"),
+    ("summary_md", "", "RunConfig.summary_md is an empty path"),
+    ("writable", [""], "RunConfig.writable is an empty path"),
+    ("clauses", "", "--clauses '' is empty"),
+    ("clauses", [], "--clauses '' is empty"),
+    ("dtypes", (), "--dtypes '' is empty"),
+    ("dtypes", " , ", "--dtypes ' , ' is empty"),
+])
+def test_empty_paths_and_selections_are_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str,
+                                                     value: Any, says: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = {"adapters": ["reference-f32"], "out": tmp_path / "run", "max_examples": 1, field: value}
+    with pytest.raises(conformance.UsageError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        conformance.run(conformance.RunConfig(**cfg))
+    assert list(tmp_path.iterdir()) == []  # nothing written, in the working directory least of all
+
+
+def test_no_selection_still_means_every_clause_and_dtype(tmp_path: Path) -> None:
+    p = gate.plan(gate.RunConfig(adapters=["reference-f32"], out=tmp_path / "r"))
+    every = gate.plan(gate.RunConfig(adapters=["reference-f32"], out=tmp_path / "r", clauses="*"))
+    assert len(p.dtypes) == 4 and p.clauses == every.clauses
+
+
+def test_on_event_gets_events_and_says_so_when_it_is_not_callable(tmp_path: Path) -> None:
+    with pytest.raises(conformance.UsageError, match=r"a callable taking one conformance\.Event"):
+        conformance.run(conformance.RunConfig(adapters=["reference-f32"], out=tmp_path / "r"), on_event=3)
+    assert not hasattr(conformance.Event("note"), "record")  # documented and never set: gone
+    seen: list[Any] = []
+    cfg = conformance.RunConfig(adapters=["reference-f32"], out=tmp_path / "r", clauses="UPD-MOMENTS", dtypes="float32",
+                                max_examples=1, shrink=False, corpus=False)
+    result = conformance.run(cfg, on_event=seen.append)
+    assert result.ok and all(isinstance(e, conformance.Event) for e in seen)
+    progress = [e for e in seen if e.kind == "progress" and e.total]
+    assert progress and progress[-1].done == progress[-1].total
+
+
+# ---- report: the output's name decides -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shards(cli: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("shards")
+    got = []
+    for k in (1, 2):
+        out = base / f"s{k}"
+        proc = cli("run", *TINY, "--shard", f"{k}/2", "--out", out)
+        assert out.joinpath("run.json").is_file(), proc.stderr[-2000:]
+        got.append(out)
+    return got[0], got[1]
+
+
+@pytest.mark.parametrize("name", ["merged.v2", "merged", "empty-dir"])
+def test_report_merge_out_is_a_run_directory_unless_named_as_a_report(cli: Any, shards: tuple[Path, Path],
+                                                                      tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    if name == "empty-dir":
+        out.mkdir()
+    proc = cli("report", "--merge", *shards, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "run.json").is_file() and (out / "results.jsonl").is_file()
+
+
+@pytest.mark.parametrize("suffix, starts", [(".md", "#"), (".html", "<!"), (".json", "{")])
+def test_a_report_files_format_follows_its_name(cli: Any, shards: tuple[Path, Path], tmp_path: Path, suffix: str,
+                                               starts: str) -> None:
+    out = tmp_path / f"r{suffix}"
+    proc = cli("report", shards[0], "--out", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.read_text().lstrip().startswith(starts)
+    merged = tmp_path / f"m{suffix}"
+    assert cli("report", "--merge", *shards, "--out", merged).returncode == 0
+    assert merged.is_file() and merged.read_text().lstrip().startswith(starts)
+    if suffix == ".json":
+        json.loads(merged.read_text())
+
+
+def test_an_explicit_format_wins_over_the_name(cli: Any, shards: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    assert cli("report", shards[0], "--format", "md", "--out", out).returncode == 0
+    assert out.read_text().startswith("#")
+
+
+# ---- the interrupt line ---------------------------------------------------------------------------------
+
+def test_the_interrupt_line_names_records_only_where_there_are_some(tmp_path: Path) -> None:
+    import argparse
+
+    none = argparse.Namespace(command="run", out=tmp_path / "nothing")
+    assert cli_module._kept(none) == "" and cli_module._kept(None) == ""
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / "results.jsonl").write_text('{"a": 1}\n')
+    assert "continue with --resume" in cli_module._kept(none)
+    assert cli_module._kept(argparse.Namespace(command="report", out=tmp_path / "nothing")) == ""
+
+
+# ---- every docstring example runs -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("module", ["conformance.cases", "conformance.compare", "conformance.model"])
+def test_docstring_examples_run(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # they read the committed case files under reports/cases
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
+
+# ---- a shrunk case says what was cut ------------------------------------------------------------------
+
+def test_a_shrunk_cases_title_says_what_the_reduction_did() -> None:
+    from conformance.cases import load
+    from conformance.shrink import _only, _truncate
+
+    case = load(ROOT / "reports/cases/LR-1b5cf19db971.json")  # 5 steps, 2 parameters, ungrouped
+    assert (case.num_steps, len(case.params), case.groups) == (5, 2, None) and case.title == "5 steps"
+    cut = _truncate(case, 1)
+    assert cut.num_steps == 1 and cut.title == "5 steps; shrunk: the first 1 of 5 steps"
+    one = _only(cut, case.params[1].name)
+    assert one.title == f"{cut.title}; shrunk: only parameter {case.params[1].name} of 2"
