@@ -224,17 +224,6 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())
 
 
-def github_summary_path(explicit: Path | None) -> Path | None:
-    if explicit is not None:
-        return explicit
-    env = os.environ.get("GITHUB_STEP_SUMMARY")
-    if env and Path(env).is_dir():  # named here: the run's own check would blame a flag nobody passed
-        raise UsageError(f"$GITHUB_STEP_SUMMARY {env} is a directory; it must name the summary file (or unset it)")
-    return Path(env) if env else None
-
-
-
-
 def entry() -> None:
     """The ``adam-conformance`` command: ``main()``, then out of the process without tearing it down.
 

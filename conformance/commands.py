@@ -17,7 +17,6 @@ from rich.table import Table
 
 from .cases import CaseFormatError, load
 from .clauses import CLAUSES
-from .cli import github_summary_path
 from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, UsageError
 from .records import META, RESULTS, RecordWriter, atomic_write, read_records, write_json
 
@@ -78,11 +77,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     for s in args.adapter:
         _check_spec(s)
-    specs = list(dict.fromkeys([*gate._all_builtins(), *args.adapter]))
+    from . import registry
+
+    installed = registry.plugins()  # entry points, read from metadata: nothing imported
+    specs = list(dict.fromkeys([*registry.names(), *args.adapter]))
     if not (args.details or args.adapter):
         t = Table("adapter", "runs here", title="adapters (`list --details` loads each in a worker and shows what "
                                                 "it declares)")
         for spec in specs:
+            if spec in installed and spec not in gate._all_builtins():
+                t.add_row(escape(spec), escape(f"plugin {installed[spec]} (`list --details` loads it)"))
+                continue
             why = _backend_installed(spec)
             t.add_row(escape(spec), "no: " + escape(why) if why else "yes")
         out.print(t)
@@ -127,7 +132,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
                      baseline=args.baseline, update_baseline=args.update_baseline,
                      allow_unavailable=args.allow_unavailable, explore=args.explore, corpus=not args.no_corpus,
                      shrink=not args.no_shrink, hypothesis_shrink=args.hypothesis_shrink,
-                     summary_md=github_summary_path(args.summary_md), cache_dir=args.cache_dir,
+                     summary_md=args.summary_md, cache_dir=args.cache_dir,
                      case_cache=args.case_cache,
                      jax_cache=args.jax_cache, writable=tuple(args.writable),
                      sandbox=args.sandbox)
@@ -402,6 +407,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         text = render.markdown(meta, records, args.title, list(meta.get("gate", {}).get("problems", [])),
                                list(meta.get("gate", {}).get("warnings", [])), run_dir)
     if args.out is not None:
+        blocking = next((a for a in args.out.parents if a.exists() and not a.is_dir()), None)
+        if blocking is not None:
+            raise UsageError(f"--out {args.out}: {blocking} is a file, not a directory")
         try:
             atomic_write(args.out, text)
         except OSError as e:

@@ -196,7 +196,8 @@ def _writable_file(path: Path, what: str) -> None:
         raise OutputPathError(f"{what} {path} is a directory; give a file path")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise OutputPathError(f"{what} {path}: directory {parent} does not exist")
+        why = "is a file, not a directory" if parent.exists() else "does not exist"
+        raise OutputPathError(f"{what} {path}: {parent} {why}")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise OutputPathError(f"{what} {path} cannot be written (permission denied)")
     try:  # os.access says yes to root, and knows nothing of /proc or a read-only mount: try it
@@ -336,8 +337,13 @@ def plan(cfg: RunConfig) -> _Plan:
     _check_out(out, cfg.resume)
     if cfg.case_cache and cfg.cache_dir is not None:
         _writable_dir(Path(cfg.cache_dir), "--cache-dir")
+    elif cfg.case_cache and os.environ.get(CACHE_ENV, "").strip():
+        _writable_dir(Path(os.environ[CACHE_ENV]), f"${CACHE_ENV}")
     _check_writable(cfg, out)
-    for flag, path in (("--update-baseline", cfg.update_baseline), ("--summary-md", cfg.summary_md)):
+    env_summary = os.environ.get("GITHUB_STEP_SUMMARY")  # a mistake there is named by the variable
+    summary = (("--summary-md", cfg.summary_md) if cfg.summary_md is not None
+               else ("$GITHUB_STEP_SUMMARY", env_summary or None))
+    for flag, path in (("--update-baseline", cfg.update_baseline), summary):
         if path is None:
             continue
         if run_file_of(path, out):
@@ -534,7 +540,8 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     _prepare_out(p.out, cfg.resume, "logs")
     cleared = cfg.resume  # the previous run is replaced only once this one's adapters are accepted
     if cfg.explore:
-        _emit(on_event, "note", f"explore: fresh seed {p.seed} (replay this search with --seed {p.seed})")
+        _emit(on_event, "note", f"explore: seed {p.seed}, as given" if cfg.seed is not None else
+              f"explore: fresh seed {p.seed} (replay this search with --seed {p.seed})")
     t0 = time.monotonic()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     token = new_token()
@@ -788,8 +795,9 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None) -> tup
                              "must be unique in a run")
         names[h.name] = h.spec
         keep.append(h)
-    if not keep and not problems:
-        raise UsageError("no adapter can run here; see `adam-conformance list`")
+    if not keep and not problems:  # every adapter skipped (--allow-unavailable): nothing judged is not green
+        problems.append("no requested adapter can run here, so nothing was judged; see `adam-conformance list`")
+        _emit(on_event, "warning", problems[-1])
     return keep, problems, warnings
 
 

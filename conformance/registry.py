@@ -68,7 +68,9 @@ def _is_module_path(text: str) -> bool:
 
 
 def _usage(spec: str, why: str) -> AdapterSpecError:
-    return AdapterSpecError(f"--adapter {spec}: {why}; built-ins are {', '.join(BUILTIN)}; or use "
+    plugged = [n for n in names() if n not in BUILTIN]
+    known = f"built-ins are {', '.join(BUILTIN)}" + (f"; installed plugins: {', '.join(plugged)}" if plugged else "")
+    return AdapterSpecError(f"--adapter {spec}: {why}; {known}; or use "
                             "torch:MODULE:CLASS, optax:MODULE:FUNCTION, path/to/file.py:NAME, package.module:NAME")
 
 

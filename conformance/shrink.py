@@ -78,7 +78,7 @@ def _only(case: Case, name: str) -> Case:
     params = tuple(p for p in case.params if p.name == name)
     grads = tuple({name: s[name]} for s in case.grads)
     return Case(case.clauses, case.dtype, params, case.kind, case.hyper, None, None, grads,
-                _retitled(case, f"only parameter {name} of {len(case.params)}"))
+                _retitled(case, f"{name} alone, of {len(case.params)}"))
 
 
 def shrink_case(case: Case, record: dict[str, Any], handle: Any, timeout: float) -> Case | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -212,4 +213,77 @@ def test_a_shrunk_cases_title_says_what_the_reduction_did() -> None:
     cut = _truncate(case, 1)
     assert cut.num_steps == 1 and cut.title == "5 steps; shrunk: the first 1 of 5 steps"
     one = _only(cut, case.params[1].name)
-    assert one.title == f"{cut.title}; shrunk: only parameter {case.params[1].name} of 2"
+    assert one.title == f"{cut.title}; shrunk: {case.params[1].name} alone, of 2"
+
+
+# ---- the second audit of wave 8: docs against behaviour ---------------------------------------------------
+
+PLUGIN_MODULE = '''
+from conformance.zoo.numpy_faults import FaithfulAdapter
+
+
+class MyLibAdapter(FaithfulAdapter):
+    name = "mylib-adam"
+'''
+
+
+@pytest.fixture()
+def plugin_env(tmp_path: Path) -> dict[str, str]:
+    """An installed plugin as pip leaves one: a dist-info with an entry point, and its module."""
+    site = tmp_path / "site"
+    (site / "mylib").mkdir(parents=True)
+    (site / "mylib" / "__init__.py").write_text("")
+    (site / "mylib" / "conformance.py").write_text(PLUGIN_MODULE)
+    info = site / "mylib_adam-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mylib-adam\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[adam_conformance.adapters]\nmylib-adam = mylib.conformance:MyLibAdapter\n")
+    return {"PYTHONPATH": f"{site}{os.pathsep}{ROOT}"}
+
+
+def test_list_shows_installed_plugins_and_runs_them_by_name(cli: Any, plugin_env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    proc = cli("list", env=plugin_env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "mylib-adam" in proc.stdout and "plugin mylib.conformance:MyLibAdapter" in proc.stdout
+    bad = cli("run", "--adapter", "nosuch-adam", "--out", tmp_path / "r", env=plugin_env)
+    assert "installed plugins: mylib-adam" in cli.usage_error(bad)
+    ran = cli("run", "--adapter", "mylib-adam", *TINY[2:], "--out", tmp_path / "r", env=plugin_env)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+
+
+@pytest.mark.parametrize("value, says", [
+    ("/etc/passwd/x", "$GITHUB_STEP_SUMMARY /etc/passwd/x: /etc/passwd is a file, not a directory"),
+    ("{out}/summary.md", "$GITHUB_STEP_SUMMARY {out}/summary.md is one of the files the run writes"),
+    ("{tmp}", "$GITHUB_STEP_SUMMARY {tmp} is a directory"),
+])
+def test_a_bad_step_summary_is_named_by_its_variable(cli: Any, tmp_path: Path, value: str, says: str) -> None:
+    out = tmp_path / "run"
+    fill = {"out": out, "tmp": tmp_path}
+    proc = cli("run", *TINY, "--out", out, env={"GITHUB_STEP_SUMMARY": value.format(**fill)})
+    line = cli.usage_error(proc)
+    assert says.format(**fill) in line and "--summary-md" not in line, line
+
+
+def test_a_bad_case_cache_variable_is_an_error(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    line = cli.usage_error(cli("run", *TINY, "--out", tmp_path / "r",
+                               env={"ADAM_CONFORMANCE_CASE_CACHE": str(tmp_path / "file")}))
+    assert "$ADAM_CONFORMANCE_CASE_CACHE" in line and "is a file" in line, line
+
+
+def test_nothing_runnable_with_allow_unavailable_is_not_green_and_is_reported(cli: Any, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = cli("run", "--adapter", "torch-cuda-fused", "--allow-unavailable", "--clauses", "UPD-MOMENTS", "--dtypes",
+               "float32", "--max-examples", 1, "--quiet", "--out", out)
+    if "torch-cuda-fused" not in proc.stderr + proc.stdout or (out / "results.jsonl").stat().st_size:
+        pytest.skip("torch-cuda-fused runs here")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    gate_verdict = json.loads((out / "run.json").read_text())["gate"]
+    assert gate_verdict["exit_code"] == 1 and "nothing was judged" in gate_verdict["problems"][0]
+
+
+def test_report_into_a_path_under_a_file_is_one_line(cli: Any, shards: tuple[Path, Path], tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    line = cli.usage_error(cli("report", shards[0], "--out", tmp_path / "f" / "r.md"))
+    assert f"{tmp_path / 'f'} is a file, not a directory" in line
