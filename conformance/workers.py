@@ -191,6 +191,7 @@ class AdapterPool:
         self.started_at = 0.0
         self.compilations: int | None = None
         self.respawns = 0
+        self.spawned = 0  # processes started for this adapter: each writes a log of its own
         self.broken: str | None = None  # set when workers keep dying while loading
 
     # -- processes --
@@ -200,7 +201,11 @@ class AdapterPool:
         log_path = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self.log_dir / f"worker-{self.index}.log"
+            # worker-N.log for the adapter's first process; its other -j workers and any restarted one get
+            # worker-N.K.log, so a dead worker's last lines (in its ERROR record) are its own
+            log_path = self.log_dir / (f"worker-{self.index}.log" if not self.spawned
+                                       else f"worker-{self.index}.{self.spawned}.log")
+            self.spawned += 1
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         env = {**os.environ, **WORKER_ENV, TOKEN_ENV: self.token, "ADAM_CONFORMANCE_GATE_PID": str(os.getpid())}
         env.pop(sandbox.ENV, None)

@@ -287,3 +287,11 @@ def test_report_into_a_path_under_a_file_is_one_line(cli: Any, shards: tuple[Pat
     (tmp_path / "f").write_text("x")
     line = cli.usage_error(cli("report", shards[0], "--out", tmp_path / "f" / "r.md"))
     assert f"{tmp_path / 'f'} is a file, not a directory" in line
+
+
+def test_each_worker_process_writes_a_log_of_its_own(cli: Any, tmp_path: Path) -> None:
+    out = tmp_path / "j2"
+    proc = cli("run", "--adapter", "reference-f32", "--clauses", "UPD-*", "--dtypes", "float32", "--max-examples", 1,
+               "--no-shrink", "--jobs", 2, "--quiet", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in (out / "logs").iterdir()) == ["worker-0.1.log", "worker-0.log"]
