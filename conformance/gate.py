@@ -43,7 +43,7 @@ from .dtypes import parse_dtypes
 from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, OutputPathError, UsageError
 from .explainer import Explainer
 from .model import Event, Record
-from .records import META, RESULTS, RecordWriter, atomic_write, read_records, write_json
+from .records import META, RESULTS, RecordWriter, atomic_write, hold_interrupt, read_records, write_json
 from .workers import DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Limits, new_token
 
 OnEvent = Callable[[Event], None]
@@ -511,7 +511,8 @@ def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:
     if threading.current_thread() is threading.main_thread():
         def on_signal(signum: int, frame: Any) -> None:
             latch.set()
-            raise KeyboardInterrupt
+            if not hold_interrupt():  # records being written: raised when the batch is on disk and counted
+                raise KeyboardInterrupt
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)

@@ -15,6 +15,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -80,6 +81,37 @@ class RecordWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Held:
+    depth = 0
+    pending = False
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Ctrl-C / SIGTERM held back while records go to disk and into the gate's own list together.
+
+    Why: the gate checks at the end that results.jsonl holds exactly the records it wrote. An interrupt
+    landing after a batch reached the disk but before the gate had counted it made that check fail -- the
+    finished record dropped and the run blamed on tampering. The gate's signal handler calls
+    :func:`hold_interrupt`; a held interrupt is raised here, once the block is done."""
+    _Held.depth += 1
+    try:
+        yield
+    finally:
+        _Held.depth -= 1
+    if _Held.depth == 0 and _Held.pending:
+        _Held.pending = False
+        raise KeyboardInterrupt
+
+
+def hold_interrupt() -> bool:
+    """For a signal handler: True when an :func:`uninterrupted` block is running (it raises on leaving)."""
+    if _Held.depth:
+        _Held.pending = True
+        return True
+    return False
 
 
 class RecordsError(UsageError):

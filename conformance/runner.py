@@ -27,7 +27,7 @@ from .clauses import BY_ID
 from .compare import ERROR, UNSUPPORTED, Prepared, Verdict, apply_explanation, explanation, judge
 from .expected import expected
 from .explainer import Explainer
-from .records import RESULTS, RecordWriter, dumps
+from .records import RESULTS, RecordWriter, dumps, uninterrupted
 from .workers import AdapterPool, Answer, Dispatcher, Job, Limits
 
 OUTCOME_BLAME = "the adapter's output breaks the protocol (an adapter bug, not the implementation's nonconformance)"
@@ -418,11 +418,12 @@ class Runner:
             if batch:
                 ahead = True  # the look-ahead window moved on
                 t0 = time.perf_counter()
-                writer.write_many(batch)  # on disk, in case order, before more answers are taken
+                with uninterrupted():  # on disk, in case order, and counted: both or neither
+                    writer.write_many(batch)
+                    self.records.extend(batch)
                 self.timing.write_seconds += time.perf_counter() - t0
-                for rec in batch:
-                    self.records.append(rec)
-                    if self.progress:
+                if self.progress:
+                    for _ in batch:
                         self.progress(1)
             if (outstanding == 0 or d is None) and not waiting:
                 self.timing.prepare_seconds = exps.seconds

@@ -295,3 +295,36 @@ def test_each_worker_process_writes_a_log_of_its_own(cli: Any, tmp_path: Path) -
                "--no-shrink", "--jobs", 2, "--quiet", "--out", out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted(p.name for p in (out / "logs").iterdir()) == ["worker-0.1.log", "worker-0.log"]
+
+
+# ---- an interrupt between a batch's write and its count ---------------------------------------------------
+
+def test_an_interrupt_while_records_are_written_waits_for_the_batch() -> None:
+    """CI caught it: SIGINT after a batch reached results.jsonl but before the gate counted it made the
+    end-of-run check drop that record and blame tampering. The gate's handler now holds the interrupt."""
+    import signal
+
+    from conformance.records import hold_interrupt, uninterrupted
+
+    done: list[str] = []
+
+    def handler(signum: int, frame: Any) -> None:  # what gate.run installs
+        if not hold_interrupt():
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with uninterrupted():
+                os.kill(os.getpid(), signal.SIGINT)
+                done.append("written")
+                done.append("counted")
+        assert done == ["written", "counted"]
+        with pytest.raises(KeyboardInterrupt):  # outside such a block it is raised at once
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+        with uninterrupted():  # nothing held: nothing raised
+            done.append("again")
+    finally:
+        signal.signal(signal.SIGINT, previous)
