@@ -776,7 +776,14 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None) -> tup
     warnings: list[str] = []
     keep = []
     names: dict[str, str] = {}
+    from . import registry
+
+    registered = set(registry.names())
     for h in handles:
+        if h.name in registered and h.spec != h.name:  # it would take that adapter's baseline waivers
+            raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}, the name of a registered adapter; names "
+                             "key the records and the baseline, so an adapter may not take another's: give it its "
+                             "own `name`")
         if h.load_error:
             problems.append(f"{h.spec}: {h.described.get('reason')} -- every case is an ERROR")
             _emit(on_event, "warning", problems[-1])

@@ -341,6 +341,10 @@ class Dispatcher:
         """Answers that arrived (``(pool, None)`` when a pool's description arrived)."""
         out: list[tuple[AdapterPool, Answer | None]] = []
         for pool in self.pools:
+            if pool.broken and pool.pending:  # cases sent to a broken pool are ERRORs, never left waiting
+                jobs = list(pool.pending)
+                pool.pending.clear()
+                out.extend((pool, Answer(j, fault="load", message=pool.broken)) for j in jobs)
             self._feed(pool)
             self._watch(pool)
             for p in pool.live:
@@ -381,6 +385,17 @@ class Dispatcher:
 
         kind = msg.get("type")
         if kind == "described":
+            if p.loaded:  # a worker describes itself once, before its first case
+                self._fault(pool, p, out, "protocol", f"{WIRE_BLAME}: it described itself again while running cases")
+                return
+            if not p.first and (msg.get("load_error") or msg.get("available") is not True):
+                # a replacement worker that cannot load what the first one could: the pool is broken, and
+                # every case still queued for it is an ERROR (never left waiting)
+                why = f"a replacement worker could not load the adapter: {str(msg.get('reason'))[:300]}"
+                if pool.described is None:  # the first worker's description still decides what the adapter is
+                    pool.broken = why
+                self._load_failed(pool, p, out, why)
+                return
             p.loaded = True
             p.idle_since = time.monotonic()
             if p.first and pool.described is None:
@@ -390,14 +405,13 @@ class Dispatcher:
                 if not pool.available:
                     for q in pool.live:
                         self._drop(pool, q)
-            elif msg.get("load_error") or msg.get("available") is not True:
-                # a replacement worker that cannot load what the first one could: the pool is broken
-                pool.broken = f"a replacement worker could not load the adapter: {str(msg.get('reason'))[:300]}"
-                self._fault(pool, p, out, "load", pool.broken)
             return
         if kind == "begin":
             if not p.inflight or p.inflight[0].key != msg.get("key"):
                 self._fault(pool, p, out, "protocol", f"{WIRE_BLAME}: it announced a case it was not sent")
+                return
+            if p.running is not None:  # announced again: that would restart the case's clock, forever
+                self._fault(pool, p, out, "protocol", f"{WIRE_BLAME}: it announced the case it was running again")
                 return
             p.running, p.began = p.inflight[0], time.monotonic()
             return
@@ -457,7 +471,7 @@ class Dispatcher:
         self._fault(pool, p, out, "crashed", f"worker process {how}")
 
     def _load_failed(self, pool: AdapterPool, p: Proc, out: list[Any], message: str) -> None:
-        if pool.described is None:
+        if pool.described is None and not pool.broken:
             pool.described = {"spec": pool.spec, "name": pool.spec, "available": False, "load_error": True,
                               "reason": message}
             pool.start_seconds = time.monotonic() - pool.started_at

@@ -328,3 +328,82 @@ def test_an_interrupt_while_records_are_written_waits_for_the_batch() -> None:
             done.append("again")
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# ---- the red team of wave 8 --------------------------------------------------------------------------------
+
+WRONG = '''
+import inspect, os, sys, time
+
+import numpy as np
+
+from adapters.numpy_lowp import NumpyAdam, NumpyLowPrecisionAdapter
+from conformance import ipc
+
+
+class EpsInside(NumpyAdam):
+    def denominator(self, v):
+        return np.sqrt(self.up(v) + self.eps)
+
+
+class Wrong(NumpyLowPrecisionAdapter):
+    name = "wrong-eps-inside"
+    impl = EpsInside
+
+
+class Borrower(Wrong):
+    name = "torch-cpu-single"  # a built-in's name, and with it the committed baseline's waivers
+
+
+class Rebegins(Wrong):
+    name = "wrong-rebegins"
+
+    def run(self, case):  # announce the running case again and again: the case's clock restarts each time
+        key = inspect.currentframe().f_back.f_locals["key"]
+        frame = ipc.encode({"type": "begin", "key": key})
+        while True:
+            time.sleep(0.3)
+            os.write(int(sys.argv[1]), frame)
+
+
+class Redescribes(Wrong):
+    name = "wrong-redescribes"
+    done = False
+
+    def run(self, case):
+        if not self.done:
+            self.done = True
+            os.write(int(sys.argv[1]), ipc.encode({"type": "described", "load_error": True, "reason": "x"}))
+        return super().run(case)
+
+
+borrower, rebegins, redescribes = Borrower(), Rebegins(), Redescribes()
+'''
+
+EPS = ("--clauses", "UPD-EPS", "--dtypes", "float32", "--max-examples", 2, "--no-shrink", "--no-corpus", "--quiet")
+
+
+@pytest.fixture()
+def wrong_file(tmp_path: Path) -> Path:
+    f = tmp_path / "wrong.py"
+    f.write_text(WRONG)
+    return f
+
+
+def test_an_adapter_cannot_take_a_registered_adapters_name(cli: Any, wrong_file: Path, tmp_path: Path) -> None:
+    proc = cli("run", "--adapter", f"{wrong_file}:borrower", *EPS, "--baseline", ROOT / "reports/baseline.toml",
+               "--out", tmp_path / "r")
+    line = cli.usage_error(proc)
+    assert "calls itself 'torch-cpu-single', the name of a registered adapter" in line, line
+
+
+@pytest.mark.parametrize("name, says", [("rebegins", "announced the case it was running again"),
+                                        ("redescribes", "described itself again while running cases")])
+def test_a_worker_that_replays_protocol_frames_is_stopped_not_waited_on(cli: Any, wrong_file: Path, tmp_path: Path,
+                                                                       name: str, says: str) -> None:
+    out = tmp_path / name
+    proc = cli("run", "--adapter", f"{wrong_file}:{name}", *EPS, "--timeout", 3, "--out", out, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    records = cli.records(out)
+    assert records and all(r["verdict"] in ("ERROR", "FAIL") for r in records)
+    assert any(says in r["message"] for r in records), [r["message"] for r in records]
