@@ -304,7 +304,7 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
 
         entries = bl.load(baseline)
         bl.recount(entries, [r.to_dict() for r in result.records])
-        xpass = [e for e in entries if e.matched and not e.failed and not e.unwaived]
+        xpass = [e for e in entries if e.matched and not e.failed and not e.unwaived and not e.uncovered]
     warnings = list(result.warnings)
     if baseline is not None:  # each adapter runs alone: another adapter's entries match nothing here, rightly
         others = tuple(f"{e.label()} matches no case" for e in entries if not fnmatchcase(name, e.adapter))

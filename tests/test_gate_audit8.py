@@ -407,3 +407,61 @@ def test_a_worker_that_replays_protocol_frames_is_stopped_not_waited_on(cli: Any
     records = cli.records(out)
     assert records and all(r["verdict"] in ("ERROR", "FAIL") for r in records)
     assert any(says in r["message"] for r in records), [r["message"] for r in records]
+
+
+# ---- a waiver names every clause a failure is charged to -------------------------------------------------
+
+def _baseline(tmp_path: Path, *clauses: str, case: str | None = None) -> Any:
+    import tomli_w
+
+    from conformance import baseline as bl
+
+    rows = [{"adapter": "torch-cpu", "clauses": [c], "verdicts": ["FAIL"], "reason": f"known {c}"} for c in clauses]
+    if case:
+        rows.append({"adapter": "torch-cpu", "case": case, "verdicts": ["FAIL"], "reason": "this case"})
+    f = tmp_path / "b.toml"
+    f.write_text(tomli_w.dumps({"deviation": rows}))
+    return bl.load(f)
+
+
+def _unexplained(charged: list[str]) -> dict[str, Any]:
+    return {"case_id": "DEC-0123456789ab", "adapter": "torch-cpu", "clauses": charged, "deviates": charged,
+            "dtype": "float32", "verdict": "FAIL", "error_kind": None, "ratio": 3.0, "message": "worst 3x",
+            "kind": "steps"}
+
+
+def test_a_waiver_for_one_clause_does_not_hide_a_failure_also_charged_to_another(tmp_path: Path) -> None:
+    from conformance import baseline as bl
+
+    entries = _baseline(tmp_path, "DEC-FILTER")
+    r = _unexplained(["DEC-FILTER", "DEC-L2"])
+    bl.apply(entries, r)
+    assert r["verdict"] == "FAIL" and r["message"].startswith("not waived: also charged to DEC-L2")
+    fails, _ = bl.problems(entries)
+    assert len(fails) == 1 and fails[0].startswith("NOT WAIVED:") and "DEC-L2" in fails[0]
+
+    both = _baseline(tmp_path, "DEC-FILTER", "DEC-L2")  # named together (two entries): waived
+    r2 = _unexplained(["DEC-FILTER", "DEC-L2"])
+    bl.apply(both, r2)
+    assert r2["verdict"] == "XFAIL" and bl.problems(both)[0] == []
+
+    by_case = _baseline(tmp_path, case="DEC-0123456789ab")  # a case entry names the case itself
+    r3 = _unexplained(["DEC-FILTER", "DEC-L2"])
+    bl.apply(by_case, r3)
+    assert r3["verdict"] == "XFAIL"
+
+
+def test_update_baseline_names_every_charged_clause(tmp_path: Path) -> None:
+    import tomllib
+
+    from conformance import baseline as bl
+
+    text = bl.from_records([_unexplained(["DEC-FILTER", "DEC-L2", "DEC-FILTER"])])
+    rows = tomllib.loads(text)["deviation"]
+    assert sorted(c for r in rows for c in r["clauses"]) == ["DEC-FILTER", "DEC-L2"]
+    f = tmp_path / "made.toml"
+    f.write_text(text)
+    r = _unexplained(["DEC-FILTER", "DEC-L2"])
+    entries = bl.load(f)
+    bl.apply(entries, r)
+    assert r["verdict"] == "XFAIL" and bl.problems(entries)[0] == []
