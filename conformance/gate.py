@@ -485,12 +485,12 @@ def _prepare_out(out: Path, resume: bool, stage: str = "all") -> None:
     run refused or interrupted before it judges anything leaves the previous run's records as they were."""
     if resume:
         return
-    if stage in ("all", "rest"):
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-    for d in RUN_DIRS:
-        if stage == "all" or (d == "logs") == (stage == "logs"):
-            shutil.rmtree(out / d, ignore_errors=True)
+    files = () if stage == "logs" else RUN_FILES
+    dirs = {"all": RUN_DIRS, "logs": ("logs",), "rest": tuple(d for d in RUN_DIRS if d != "logs")}[stage]
+    for name in files:
+        (out / name).unlink(missing_ok=True)
+    for d in dirs:
+        shutil.rmtree(out / d, ignore_errors=True)
 
 
 def run(config: RunConfig, on_event: OnEvent | None = None) -> RunResult:

@@ -342,9 +342,7 @@ class Dispatcher:
         out: list[tuple[AdapterPool, Answer | None]] = []
         for pool in self.pools:
             if pool.broken and pool.pending:  # cases sent to a broken pool are ERRORs, never left waiting
-                jobs = list(pool.pending)
-                pool.pending.clear()
-                out.extend((pool, Answer(j, fault="load", message=pool.broken)) for j in jobs)
+                self._fail_queued(pool, out, pool.broken)
             self._feed(pool)
             self._watch(pool)
             for p in pool.live:
@@ -482,12 +480,15 @@ class Dispatcher:
         if pool.broken:
             for q in pool.live:
                 self._drop(pool, q)
-            jobs = [*pool.pending, *(j for q in pool.procs for j in q.inflight)]
-            pool.pending.clear()
-            for q in pool.procs:
-                q.inflight.clear()
-            for j in jobs:
-                out.append((pool, Answer(j, fault="load", message=message)))
+            self._fail_queued(pool, out, message)
+
+    def _fail_queued(self, pool: AdapterPool, out: list[Any], message: str) -> None:
+        """Every case queued for a broken pool (pending, or sent to a worker now gone) is a load ERROR."""
+        jobs = [*pool.pending, *(j for q in pool.procs for j in q.inflight)]
+        pool.pending.clear()
+        for q in pool.procs:
+            q.inflight.clear()
+        out.extend((pool, Answer(j, fault="load", message=message)) for j in jobs)
 
     def _timeouts(self, out: list[Any]) -> None:
         now = time.monotonic()
