@@ -218,6 +218,14 @@ def _check_adapter_specs(specs: Sequence[str]) -> None:
             raise UsageError(str(e)) from None
 
 
+def _check_findable(specs: Sequence[str]) -> None:
+    """A run refuses a user module that is nowhere on the path before it touches --out (nothing imported)."""
+    from . import registry
+
+    for s in specs:
+        registry.check_findable(s)
+
+
 def _all_builtins() -> list[str]:
     """What a run without --adapter requests: the built-ins (installed plugins are run by name)."""
     from . import registry
@@ -328,6 +336,7 @@ def plan(cfg: RunConfig) -> _Plan:
         raise UsageError("jobs and max_examples must be whole numbers >= 1")
     explicit = list(dict.fromkeys(cfg.adapters))
     _check_adapter_specs(explicit)
+    _check_findable(explicit)
     specs = explicit or _all_builtins()
     out = Path(cfg.out)
     if cfg.resume:

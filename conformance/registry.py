@@ -6,14 +6,15 @@ where attr is an Adapter subclass, instance, or zero-argument factory); the buil
 the same way in this project's pyproject.toml, and ``BUILTIN`` below is the same table, so a source
 checkout that is not installed still resolves them. A built-in name always wins over a plugin's.
 
-``check_syntax`` and ``names`` import nothing (no adapter module, no library): the gate process calls
-them, and user modules are imported only in worker processes, by ``resolve``.
+``check_syntax``, ``check_findable`` and ``names`` import nothing (no adapter module, no library): the
+gate process calls them, and user modules are imported only in worker processes, by ``resolve``.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import keyword
@@ -102,6 +103,40 @@ def check_syntax(spec: str) -> None:
     if sep and _is_module_path(target) and attr.isidentifier():
         return
     raise _usage(spec, "unknown adapter")
+
+
+def check_findable(spec: str) -> None:
+    """Refuse a user module whose top-level package is nowhere on the path the worker will search.
+
+    ``check_syntax`` first. A registered name or a ``FILE.py:NAME`` passes (the file was checked). Called
+    before a run touches its output, so a misspelt module is one line and exit 2, not a run whose every
+    case is an ERROR.
+
+    Only the top-level name is looked up, by the path finders alone (``PathFinder.find_spec``): that
+    reads directory listings and executes nothing, so the code under test still never runs in the gate
+    process. A missing submodule of a package that exists is found only by importing the package, which
+    is the worker's job (every case is then an ERROR naming the import failure).
+    """
+    if spec in BUILTIN or spec in plugins():
+        return
+    prefix, _, rest = spec.partition(":")
+    target, _, _ = spec.rpartition(":")
+    module = rest.partition(":")[0] if prefix in GENERIC else target
+    if not _is_module_path(module) or (prefix not in GENERIC and target.endswith(".py")):
+        return
+    top = module.split(".")[0]
+    if top in sys.modules or top in sys.builtin_module_names:
+        return
+    search = [os.getcwd(), *sys.path]  # the worker puts the working directory first, as ``python -m`` does
+    try:
+        found = (importlib.machinery.PathFinder.find_spec(top, search) is not None
+                 or importlib.util.find_spec(top) is not None)  # meta-path finders too (editable installs)
+    except Exception:  # a finder that fails: the worker's import will say what is wrong
+        return
+    if not found:
+        raise AdapterSpecError(f"--adapter {spec}: no module named {top!r} in the working directory "
+                               f"({os.getcwd()}) or on the Python path; check the spelling, or install it "
+                               "in this environment")
 
 
 def _make(factory: Any, spec: str) -> Any:

@@ -53,6 +53,7 @@ def test_the_plugin_still_refuses_a_directory_of_other_files(pytester: pytest.Py
     own = pytester.path / "reports" / "adam-conformance" / "torch_mod_Cls"
     own.mkdir(parents=True)
     (own / "notes.txt").write_text("mine")
+    pytester.makepyfile(mod="class Cls: ...")
     result = pytester.runpytest_inprocess("--adam-adapter", "torch:mod:Cls", "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*is not empty and holds no run (notes.txt)*"])
@@ -66,6 +67,7 @@ def test_the_plugin_still_refuses_a_directory_of_other_files(pytester: pytest.Py
     (("--adam-baseline", " "), "*--adam-baseline is empty*"),
 ])
 def test_the_plugins_empty_options_are_errors(pytester: pytest.Pytester, args: tuple[str, ...], says: str) -> None:
+    pytester.makepyfile(mod="class Cls: ...")
     result = pytester.runpytest_inprocess("--adam-adapter", "torch:mod:Cls", *args, "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([says])

@@ -169,6 +169,7 @@ def test_adam_options_without_an_adapter_only_warn(pytester: pytest.Pytester) ->
 ])
 def test_bad_adam_options_are_one_line_before_any_work(pytester: pytest.Pytester, args: tuple[str, ...],
                                                       says: str) -> None:
+    pytester.makepyfile(mod="class Cls: ...")  # a module that exists: the bad option is what is refused
     result = pytester.runpytest_inprocess("--adam-adapter", "torch:mod:Cls", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
@@ -178,6 +179,7 @@ def test_bad_adam_options_are_one_line_before_any_work(pytester: pytest.Pytester
 
 
 def test_one_item_per_adapter_clause_dtype_selectable_with_k(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(mod="class Cls: ...")
     args = ("--adam-adapter", "torch:mod:Cls", "--adam-adapter", "reference-f32", "--adam-clauses",
             "UPD-EPS,UPD-MOMENTS", "--adam-dtypes", "float32,float16", "--collect-only", "-q")
     result = pytester.runpytest_inprocess(*args)
