@@ -269,6 +269,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except CaseFormatError as e:
         raise UsageError(str(e)) from None
     _check_spec(spec)
+    from .gate import _check_findable
+
+    _check_findable([spec])  # a misspelt module: one line, exit 2, as `run` says it
     token = new_token()
     handles, dispatcher = runner.start([spec], 1, Limits(timeout=args.timeout, load_timeout=args.load_timeout),
                                        None, token)

@@ -80,3 +80,10 @@ def test_the_plugin_refuses_a_misspelt_module_in_one_line(pytester: pytest.Pytes
     errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
     assert len(errors) == 1 and "no module named 'no_such_pkg_w9'" in errors[0], result.stderr.str()
     assert not (pytester.path / "reports").exists()
+
+
+def test_replay_refuses_a_misspelt_module_in_one_line(cli: Any) -> None:
+    case = next((Path(__file__).resolve().parent.parent / "reports" / "published" / "failures").glob("*.json"))
+    proc = cli("replay", case, "--adapter", "torch:no_such_pkg_w9:X")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "no module named 'no_such_pkg_w9'" in cli.usage_error(proc)
