@@ -61,6 +61,7 @@ class OptaxFactoryAdapter(OptaxAdapter):
 
     def __init__(self, spec: str) -> None:
         super().__init__()
+        self._environment = super().available()  # before the user's module runs (see TorchClassAdapter)
         module, fn = import_factory(spec)
         self._fn = fn
         self.name = f"optax:{module}:{fn.__name__}"
@@ -70,6 +71,9 @@ class OptaxFactoryAdapter(OptaxAdapter):
 
     def factory(self) -> Callable[..., Any]:
         return self._fn
+
+    def available(self) -> tuple[bool, str]:
+        return self._environment
 
     def support(self) -> tuple[dict[str, Support], dict[str, str]]:
         """As optax-cpu, except that weight-decay validation is no property of a factory without weight_decay."""

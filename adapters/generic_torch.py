@@ -46,6 +46,9 @@ class TorchClassAdapter(TorchOptimizerAdapter):
     """A user-named torch Optimizer subclass on CPU, constructed like torch.optim.Adam."""
 
     def __init__(self, spec: str) -> None:
+        # Decided before the user's module runs: code under test that hides torch at import time
+        # (``sys.modules["torch"] = None``) must not make its own run "unavailable here" and skipped.
+        self._environment = super()._backend()
         module, cls = import_optimizer(spec)
         self._cls = cls
         self.name = f"torch:{module}:{cls.__name__}"
@@ -55,6 +58,9 @@ class TorchClassAdapter(TorchOptimizerAdapter):
 
     def optimizer_class(self) -> Any:
         return self._cls
+
+    def _backend(self) -> tuple[bool, str]:
+        return self._environment
 
     def no_nesterov_reason(self) -> str:
         return f"{self._cls.__name__} has no bool nesterov/use_nesterov parameter"

@@ -29,6 +29,7 @@ the run is normalised by ``dtype_name`` (numpy/torch/jax/mindspore dtype objects
 from __future__ import annotations
 
 import abc
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,18 @@ from conformance.cases import (
 from conformance.dtypes import FORMATS, NAMES
 
 from . import lr_port
-from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Support, Unsupported, raised
+from .base import (
+    Adapter,
+    AdapterInfo,
+    Outcome,
+    Raised,
+    Ran,
+    StepState,
+    Support,
+    Unsupported,
+    declined_by_adapter,
+    raised,
+)
 
 DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "use_locking": False,
                             "use_nesterov": False, "weight_decay": 0.0, "loss_scale": 1.0}
@@ -372,6 +384,12 @@ class KitAdapter(Adapter):
     def _ls(self, plan: Plan) -> float:
         return float(plan.case.hyperparameters().get("loss_scale", 1.0)) if self.emulate_loss_scale else 1.0
 
+    def _declined(self, e: BaseException) -> bool:
+        """A NoCounterpart raised by the kit or by this adapter's own code (its class's files) is a decline;
+        raised from the library under test (a frame anywhere else), it is the library's raise."""
+        files = (getattr(sys.modules.get(k.__module__), "__file__", None) for k in type(self).__mro__)
+        return isinstance(e, NoCounterpart) and declined_by_adapter(e, *(f for f in files if f))
+
     def run(self, case: Case) -> Outcome:
         if case.dtype not in self.dtypes:
             return Unsupported(f"{self.name} does not run {case.dtype}")
@@ -379,16 +397,12 @@ class KitAdapter(Adapter):
             return Unsupported(f"{self.name}: no sparse gradients")
         try:
             plan = self.plan(case)
-        except NoCounterpart as e:
-            return Unsupported(str(e))
         except Exception as e:
-            return raised(e, "construct")
+            return Unsupported(str(e)) if self._declined(e) else raised(e, "construct")
         try:
             opt = self.construct(plan)
-        except NoCounterpart as e:
-            return Unsupported(str(e))
         except Exception as e:
-            return raised(e, "construct")
+            return Unsupported(str(e)) if self._declined(e) else raised(e, "construct")
         if case.kind == "construct":
             return Ran([], {})
         return self._steps(plan, opt)
@@ -402,7 +416,7 @@ class KitAdapter(Adapter):
                 grads_in = plan.case.gradients(i)
                 grads = {p.name: self.gradient(plan, p, grads_in[p.name], w[p.name]) for p in plan.params}
                 lrs = {p.name: p.lr.at(i) if self.lr_mode == "values" else None for p in plan.params}
-            except NoCounterpart as e:
+            except NoCounterpart as e:  # the kit's own lr / gradient emulation: no library code runs here
                 return Unsupported(f"update {i + 1}: {e}")
             try:
                 self.step(opt, i, grads, lrs)

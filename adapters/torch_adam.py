@@ -15,6 +15,7 @@ torch is imported inside methods so that importing this module never needs torch
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +37,19 @@ from conformance.cases import (
 from conformance.dtypes import NAMES
 
 from . import lr_port
-from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, cpu_device, raised
+from .base import (
+    Adapter,
+    AdapterInfo,
+    Outcome,
+    Raised,
+    Ran,
+    StepState,
+    Support,
+    Unsupported,
+    cpu_device,
+    declined_by_adapter,
+    raised,
+)
 
 VARIANTS: dict[str, dict[str, bool]] = {"single": {"foreach": False}, "foreach": {"foreach": True},
                                         "fused": {"fused": True}}
@@ -300,16 +313,33 @@ class TorchOptimizerAdapter(Adapter):
     def run(self, case: Case) -> Outcome:
         try:
             return self._run(case)
-        except Skip as e:
-            return Unsupported(str(e))
+        except Skip as e:  # the adapter's own decline -- or the class under test raising it: then a raise
+            return Unsupported(str(e)) if declined_by_adapter(e) else raised(e, "step")
 
     def _run(self, case: Case) -> Outcome:
+        out = self._run_one(case)
+        if case.kind != "steps" or not isinstance(out, Ran):
+            return out
+        for layout in sorted(self.refused_layouts):  # a refusal by design holds for this case's content too
+            probe = with_layout(case, layout)
+            if probe is None:
+                continue
+            try:
+                again = self._run_one(probe)
+            except Skip:
+                continue
+            if isinstance(again, Ran):
+                return Raised("InconsistentRefusal", f"the probe step refused {layout} gradients "
+                              f"({self.refused_layouts[layout]}), but this case's first update with its gradients "
+                              f"made {layout} ran: a layout refused by design must be refused every time", "step", 0)
+        return out
+
+    def _run_one(self, case: Case) -> Outcome:
         torch = _torch()
-        if case.kind == "steps":
+        refused: list[str] = []
+        if case.kind == "steps":  # a layout the probe saw refused is still put to the class: refused every time
             layouts = {"sparse" if case.is_sparse(n) else "dense" for n in case.names}
             refused = sorted(layouts & set(self.refused_layouts))
-            if refused:  # the optimizer cannot take these gradients at all: nothing to construct
-                return Unsupported(f"{refused[0]} gradients refused: {self.refused_layouts[refused[0]]}")
         hyper = {**DEFAULTS, **case.hyperparameters()}
         kwargs, lr_fn = self._constructor_kwargs(hyper, case.kind)
         params = {n: torch.nn.Parameter(to_tensor(x, case.dtype, self.device))
@@ -322,6 +352,8 @@ class TorchOptimizerAdapter(Adapter):
         try:
             opt = self.optimizer_class()(arg, **kwargs)
         except Exception as e:
+            if refused:  # these gradients cannot reach it: what its constructor says of the rest is not judged
+                return Unsupported(f"{refused[0]} gradients refused: {self.refused_layouts[refused[0]]}")
             return raised(e, "construct")
         if case.kind == "construct":
             return Ran([], {})
@@ -404,14 +436,22 @@ class TorchOptimizerAdapter(Adapter):
             try:
                 for n, p in params.items():
                     p.grad = self._gradient(grads[n], case.dtype, loss_scale, gc.get(n), p)
-                opt.step()
             except Skip:
                 raise
             except Exception as e:
-                layouts = {"sparse" if isinstance(g, SparseGrad) else "dense" for g in grads.values()}
-                if layouts & set(self.refused_layouts):
-                    return Unsupported(f"update {i}: {_one_line(e)}")
                 return raised(e, "step", i)
+            layouts = {"sparse" if isinstance(g, SparseGrad) else "dense" for g in grads.values()}
+            refused = sorted(layouts & set(self.refused_layouts))
+            try:
+                opt.step()
+            except Exception as e:  # Skip included: the class under test raising the adapter's decline is a raise
+                if refused:
+                    return Unsupported(f"{refused[0]} gradients refused: {_one_line(e)}")
+                return raised(e, "step", i)
+            if refused:  # the probe's refusal was not a design: the class takes these gradients after all
+                return Raised("InconsistentRefusal", f"the probe step refused {refused[0]} gradients "
+                              f"({self.refused_layouts[refused[0]]}), but update {i} with {refused[0]} gradients "
+                              "ran: a layout refused by design must be refused every time", "step", i)
             steps.append({n: self._state(opt, p) for n, p in params.items()})
         return Ran(steps, {n: str(p.dtype).removeprefix("torch.") for n, p in params.items()})
 
@@ -439,6 +479,27 @@ class TorchOptimizerAdapter(Adapter):
         st = opt.state.get(p, {})
         m, v = st.get("exp_avg"), st.get("exp_avg_sq")
         return StepState(to_numpy(p), None if m is None else to_numpy(m), None if v is None else to_numpy(v))
+
+
+def with_layout(case: Case, layout: str) -> Case | None:
+    """The case's first update with every gradient in ``layout`` (a dense one as sparse rows 0..n-1, a sparse
+    one densified), or None when no gradient can take it: what a class refusing ``layout`` by design must
+    refuse, on the very content it was just given."""
+    step = case.gradients(0) if case.num_steps else {}
+    shapes = {p.name: p.shape for p in case.params}
+    out: dict[str, Any] = {}
+    changed = False
+    for name, g in step.items():
+        if layout == "dense" and isinstance(g, SparseGrad):
+            dense = np.zeros(g.dense_shape)
+            np.add.at(dense, np.asarray(g.indices, dtype=np.int64), np.asarray(g.values))
+            out[name], changed = {"dense": dense.tolist()}, True
+        elif layout == "sparse" and not isinstance(g, SparseGrad) and len(shapes[name]) >= 1 and shapes[name][0]:
+            out[name] = {"sparse": {"indices": list(range(shapes[name][0])), "values": np.asarray(g).tolist()}}
+            changed = True
+        else:
+            out[name] = case.grads[0][name]
+    return dataclasses.replace(case, grads=(out,)) if changed else None
 
 
 def _map_raw(value: Any, params: dict[str, Any]) -> Any:

@@ -17,6 +17,8 @@ is charged to -- the case's own clauses if none of those is selected --, a PASS 
   ``--adam-allow-unavailable`` was given;
 - ``passed`` otherwise.
 
+A session in which no requested adapter could run here fails (exit 1, "nothing was judged"), as the gate does.
+
 So the pytest session is green exactly when the gate run on the same selection is. Without
 ``--adam-adapter`` the plugin adds nothing and changes nothing (it is installed wherever the package is).
 """
@@ -419,6 +421,7 @@ class Plugin:
         self.options = options
         self.runs: dict[str, AdapterRun | BaseException] = {}
         self.lines: list[str] = []  # run summaries and warnings, gathered from reports (xdist: from workers)
+        self.judged: dict[str, bool] = {}  # spec -> whether its run could run here (from the reports too)
         # Under xdist every worker shares one run per adapter: the first to need it runs it, the others
         # wait for it and read its records (the run's ID says a results directory is this session's).
         self.run_uid: str | None = getattr(config, "workerinput", {}).get("testrunuid")
@@ -467,6 +470,8 @@ class Plugin:
             self.runs[item.spec] = GateCrashed(repr(e))
             raise
         self.runs[item.spec] = got
+        if isinstance(got, AdapterRun):
+            item.user_properties.append(("adam_judged", (item.spec, not got.unavailable)))
         if isinstance(got, AdapterRun) and ran_here:
             item.user_properties.append(("adam_run", got.summary))
             item.user_properties.extend(("adam_warning", w) for w in got.warnings)
@@ -477,10 +482,20 @@ class Plugin:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for k, v in getattr(report, "user_properties", ()):
-            if k == "adam_run":
+            if k == "adam_judged":  # under xdist too: the reports reach the controller
+                spec, available = v
+                self.judged[spec] = self.judged.get(spec, False) or bool(available)
+            elif k == "adam_run":
                 self.lines.append(str(v))
             elif k == "adam_warning":
                 self.lines.append(f"warning: {v}")
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Every adapter that ran could not run here: nothing was judged, which the gate never calls green."""
+        if self.judged and not any(self.judged.values()) and exitstatus == pytest.ExitCode.OK:
+            self.lines.append(f"nothing was judged: {', '.join(self.judged)} cannot run here (--adam-allow-unavailable "
+                              "skips an adapter that cannot run, but a session with none that can is not green)")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.lines:

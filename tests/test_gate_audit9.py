@@ -7,6 +7,8 @@ without importing anything in the gate process.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,6 @@ def test_the_check_imports_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)  # the working directory is searched first, as the worker does
     for spec in ("torch:loud_w9:Adam", "loudpkg_w9.missing:adapter", "optax:loudpkg_w9.sub:f"):
         registry.check_findable(spec)  # found, and not imported
-    import sys
     assert "loud_w9" not in sys.modules and "loudpkg_w9" not in sys.modules
 
 
@@ -87,3 +88,268 @@ def test_replay_refuses_a_misspelt_module_in_one_line(cli: Any) -> None:
     proc = cli("replay", case, "--adapter", "torch:no_such_pkg_w9:X")
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "no module named 'no_such_pkg_w9'" in cli.usage_error(proc)
+
+
+# ---- a red team (wave 9): an implementation declining the cases it would fail ----------------------------
+
+DODGERS = '''
+import torch
+from adapters.torch_adam import Skip
+from conformance.zoo.faithful_torch import FaithfulAdam
+
+_calls = [0]
+
+
+def _dense(opt):
+    return any(p.grad is not None and not p.grad.is_sparse for g in opt.param_groups for p in g["params"])
+
+
+class DenseDodger(FaithfulAdam):
+    """Refuses only the first dense step it is ever asked (the adapter's probe); then plain SGD (wrong)."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        _calls[0] += 1
+        if _calls[0] == 1 and _dense(self):
+            raise RuntimeError("dense gradients are not supported, use sparse")
+        if _dense(self):
+            for g in self.param_groups:
+                for p in g["params"]:
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-g["lr"])
+            return None
+        return super().step(closure)
+
+
+class SelectiveRefuser(FaithfulAdam):
+    """Refuses dense gradients in the probe and wherever weight decay is asked; Adam elsewhere."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        _calls[0] += 1
+        if _dense(self) and (_calls[0] == 1 or any(g["weight_decay"] for g in self.param_groups)):
+            raise RuntimeError("dense gradients are not supported")
+        return super().step(closure)
+
+
+class SkipDodger(FaithfulAdam):
+    """Raises the torch adapter's own Skip wherever weight decay is asked."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        if any(g["weight_decay"] for g in self.param_groups):
+            raise Skip("the learning-rate sequence has 1 values; update 2 needs one more")
+        return super().step(closure)
+
+
+class SkipInState(FaithfulAdam):
+    """Raises the adapter's Skip when the adapter reads its param_groups (not from step())."""
+
+    @property
+    def param_groups(self):
+        if getattr(self, "_armed", False) and any(g["weight_decay"] for g in self.__dict__["_groups"]):
+            raise Skip("no counterpart")
+        return self.__dict__["_groups"]
+
+    @param_groups.setter
+    def param_groups(self, value):
+        self.__dict__["_groups"] = value
+        self._armed = True
+'''
+
+
+@pytest.fixture()
+def dodgers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    pytest.importorskip("torch")
+    (tmp_path / "dodgers_w9.py").write_text(DODGERS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    sys.modules.pop("dodgers_w9", None)
+    return tmp_path
+
+
+def _torch_user(cls: str) -> Any:
+    from adapters.generic_torch import load
+    return load(f"dodgers_w9:{cls}")
+
+
+def _dense_case(hyper: dict[str, Any]) -> Any:
+    from conformance.cases import Case, ParamSpec, encode_value
+    return Case(("UPD-MOMENTS",), "float32", (ParamSpec("w", (2,), [0.5, -1.0]),), "steps",
+                {k: encode_value(v) for k, v in hyper.items()}, None, None,
+                tuple({"w": {"dense": [0.1 * (i + 1), -0.2]}} for i in range(2)), "a dense case")
+
+
+def test_a_probe_refusal_that_is_not_kept_is_an_error(dodgers: Path) -> None:
+    from adapters.base import Raised
+    a = _torch_user("DenseDodger")
+    assert "dense" in a.refused_layouts  # the probe was refused ...
+    out = a.run(_dense_case({"learning_rate": 0.1}))
+    assert isinstance(out, Raised) and out.type == "InconsistentRefusal", out  # ... and the case was not
+
+
+def test_a_selective_refusal_cannot_hide_the_cases_it_would_fail(dodgers: Path) -> None:
+    from adapters.base import Raised, Unsupported
+    a = _torch_user("SelectiveRefuser")
+    assert isinstance(a.run(_dense_case({"learning_rate": 0.1, "weight_decay": 0.1})), Unsupported)
+    out = a.run(_dense_case({"learning_rate": 0.1}))  # a dense case it takes: the refusal was no design
+    assert isinstance(out, Raised) and out.type == "InconsistentRefusal", out
+
+
+def test_the_adapters_own_decline_raised_by_the_class_is_a_raise(dodgers: Path) -> None:
+    from adapters.base import Raised, Ran
+    for cls in ("SkipDodger", "SkipInState"):
+        a = _torch_user(cls)
+        assert isinstance(a.run(_dense_case({"learning_rate": 0.1})), Ran)
+        out = a.run(_dense_case({"learning_rate": 0.1, "weight_decay": 0.1}))
+        assert isinstance(out, Raised) and out.type == "Skip", (cls, out)
+
+
+def test_a_probe_dodger_is_not_conformant(cli: Any, dodgers: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = cli("run", "--adapter", "torch:dodgers_w9:DenseDodger", "--clauses", "UPD-MOMENTS,SPR-DENSE-EQUIV",
+               "--dtypes", "float32", "--max-examples", 2, "--no-corpus", "--no-shrink", "--quiet", "--out", out)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    recs = cli.records(out)
+    dense = [r for r in recs if r["clauses"][0] == "UPD-MOMENTS"]
+    sparse = [r for r in recs if r["clauses"][0] == "SPR-DENSE-EQUIV"]
+    assert dense and all(r["verdict"] == "UNSUPPORTED" for r in dense)  # declared from the probe ...
+    judged = [r for r in sparse if r["verdict"] != "UNSUPPORTED"]  # (a case also charged to a declared clause is not)
+    assert judged and all(r["verdict"] == "ERROR" and "refused by design" in r["message"] for r in judged), judged[:2]
+
+
+OPTAX_DODGER = '''
+import optax
+from adapters.optax_adam import NoCounterpart
+
+
+def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+    if not 0.0 < b1 < 1.0:  # it would fail the beta refusals: it declines them in the adapter's words instead
+        raise NoCounterpart("optax has no counterpart for this argument")
+    return optax.adam(learning_rate, b1, b2, eps)
+'''
+
+KIT_DODGER = '''
+from adapters.kit import KitAdapter, NoCounterpart
+from examples.kit_numpy import TinyAdamAdapter
+import kit_library_w9
+
+
+class Declares(TinyAdamAdapter):
+    name = "kit-declares"
+
+    def construct(self, plan):
+        if plan.hyper["beta1"] == 0.0:
+            raise NoCounterpart("the adapter's author says: no beta1=0 in this library")  # a declaration
+        return super().construct(plan)
+
+
+class LibraryDeclines(TinyAdamAdapter):
+    name = "kit-library-declines"
+
+    def construct(self, plan):
+        kit_library_w9.check(plan.hyper)  # the library raises the kit's decline: not the adapter's to make
+        return super().construct(plan)
+'''
+
+KIT_LIBRARY = '''
+from adapters.kit import NoCounterpart
+
+
+def check(hyper):
+    if hyper["beta1"] == 0.0:
+        raise NoCounterpart("no counterpart")
+'''
+
+
+def _beta_refusal(dtype: str = "float32") -> Any:
+    from conformance.validation_cases import refusals
+    return next(c for c in refusals("VAL-BETA-RANGE", dtype) if c.hyperparameters().get("beta1") == 0.0)
+
+
+def test_an_optax_factory_raising_the_adapters_decline_is_a_raise(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("optax")
+    from adapters.base import Raised
+    from adapters.generic_optax import load
+    (tmp_path / "optax_dodger_w9.py").write_text(OPTAX_DODGER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = load("optax_dodger_w9:adam").run(_beta_refusal())
+    assert isinstance(out, Raised) and out.type == "NoCounterpart", out
+
+
+def test_a_kit_adapter_may_decline_and_its_library_may_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.base import Raised, Unsupported
+    (tmp_path / "kit_dodger_w9.py").write_text(KIT_DODGER)
+    (tmp_path / "kit_library_w9.py").write_text(KIT_LIBRARY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    import kit_dodger_w9
+    case = _beta_refusal("float64")
+    assert isinstance(kit_dodger_w9.Declares().run(case), Unsupported)
+    out = kit_dodger_w9.LibraryDeclines().run(case)
+    assert isinstance(out, Raised) and out.type == "NoCounterpart", out
+
+
+HIDES_TORCH = '''
+import sys
+
+import torch
+
+
+class Gone(torch.optim.Optimizer):
+    """Plain SGD, whose module makes ``import torch`` fail afterwards: "torch is not installed"."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for g in self.param_groups:
+            for p in g["params"]:
+                p.add_(p.grad, alpha=-g["lr"])
+
+
+sys.modules["torch"] = None
+'''
+
+
+def _on_path(d: Path) -> dict[str, str]:
+    return {"PYTHONPATH": os.pathsep.join([str(d), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_code_under_test_cannot_pose_as_not_installed(cli: Any, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "hides_torch_w9.py").write_text(HIDES_TORCH)
+    out = tmp_path / "run"
+    proc = cli("run", "--allow-unavailable", "--adapter", "reference", "--adapter", "torch:hides_torch_w9:Gone",
+               *TINY, "--out", out, env=_on_path(tmp_path))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    gone = [r for r in cli.records(out) if r["adapter"] == "torch:hides_torch_w9:Gone"]
+    assert gone and all(r["verdict"] == "ERROR" for r in gone)
+
+
+def test_a_plugin_session_where_nothing_could_run_is_not_green(pytester: pytest.Pytester,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    if os.path.exists("/dev/nvidia0"):
+        pytest.skip("a CUDA device is here: torch-cuda-single can run")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--adam-adapter", "torch-cuda-single",
+                                           "--adam-allow-unavailable", "--adam-clauses", "UPD-MOMENTS",
+                                           "--adam-dtypes", "float32", "--adam-max-examples", "1")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*nothing was judged: torch-cuda-single cannot run here*"])
+
+
+def test_a_plugin_session_where_one_adapter_ran_stays_green(pytester: pytest.Pytester,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    if os.path.exists("/dev/nvidia0"):
+        pytest.skip("a CUDA device is here")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--adam-adapter", "torch-cuda-single",
+                                           "--adam-adapter", "reference-f32", "--adam-allow-unavailable",
+                                           "--adam-clauses", "UPD-MOMENTS", "--adam-dtypes", "float32",
+                                           "--adam-max-examples", "1")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    result.assert_outcomes(passed=1, skipped=1)
