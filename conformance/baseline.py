@@ -5,7 +5,8 @@ known deviation (``docs/gate.md``). An entry waives only the raw verdicts it rec
 ``"FAIL"`` or ``"ERROR:<kind>"``), so a baseline written for a numeric deviation cannot hide a crash,
 a hang or a NaN on the same clause. Entries rot loudly: an entry whose cases all pass now is XPASS
 (the gate fails and says which entry to delete), an entry that matches nothing is warned about, and a
-deviation whose worst error grew beyond the recorded ``max_ratio`` is a regression (the gate fails).
+deviation whose worst error grew beyond the recorded ``max_ratio`` -- or that now fails with no measured
+error at all -- is a regression (the gate fails).
 
 Every key is type- and value-checked at load, so a malformed file is one line naming the file and the
 entry (``BaselineError``) before any work is done, never a traceback or a silently widened waiver.
@@ -313,8 +314,11 @@ def _waive(e: Entry, rec: dict[str, Any], kind: str) -> None:
     ratio = _number(rec.get("ratio")) if kind == "FAIL" else None
     if ratio is not None and not math.isnan(ratio):
         e.worst_ratio = max(e.worst_ratio, ratio)
-    if e.max_ratio is not None and ratio is not None and (math.isnan(ratio) or ratio > e.max_ratio):
-        msg = f"regression: worst error {ratio:.3g}x bound exceeds the recorded {e.max_ratio:.3g}x ({e.label()})"
+    unmeasured = kind == "FAIL" and ratio is None  # a failure of another kind: no error to hold to the bound
+    if e.max_ratio is not None and (unmeasured or (ratio is not None and (math.isnan(ratio) or ratio > e.max_ratio))):
+        msg = (f"regression: a failure with no measured error, where {e.label()} records a numeric deviation of "
+               f"at most {e.max_ratio:.3g}x the bound" if unmeasured else
+               f"regression: worst error {ratio:.3g}x bound exceeds the recorded {e.max_ratio:.3g}x ({e.label()})")
         e.regressions.append(rec["case_id"])
         rec["message"] = f"{msg}; {rec['message']}"
         rec["baseline"] = e.label()
@@ -424,8 +428,8 @@ def problems(entries: Sequence[Entry], run_meta: dict[str, Any] | None = None) -
             fails.append(f"NOT WAIVED: {e.label()} waives {'/'.join(e.verdicts)} only; {len(e.unwaived)} matching "
                          f"case(s) failed as {'/'.join(kinds)}, e.g. {next(iter(e.unwaived))}")
         if e.regressions:
-            fails.append(f"REGRESSION: {e.label()} grew beyond max_ratio={e.max_ratio:.3g} in "
-                         f"{len(e.regressions)} case(s), e.g. {e.regressions[0]}")
+            fails.append(f"REGRESSION: {e.label()} grew beyond max_ratio={e.max_ratio:.3g} (or failed with no "
+                         f"measured error) in {len(e.regressions)} case(s), e.g. {e.regressions[0]}")
     if elsewhere:
         names = sorted({e.adapter for e in elsewhere})
         warns.append(f"{len(elsewhere)} baseline entr{'y is' if len(elsewhere) == 1 else 'ies are'} for adapters "
@@ -494,6 +498,8 @@ def from_records(records: Iterable[dict[str, Any]], meta: dict[str, Any] | None 
             g["dtypes"].add(r["dtype"])
             if kind == "FAIL" and ratio is not None:  # an unmeasurable (nan) ratio bounds nothing, as inf
                 g["ratio"] = max(g["ratio"], math.inf if math.isnan(ratio) else ratio)
+            elif kind == "FAIL":  # a failure with no error ratio (a dtype change, a wrong refusal): no max_ratio
+                g["ratio"] = math.inf
     rows = []
     for (adapter, clause, kind), g in sorted(groups.items()):
         row: dict[str, Any] = {"adapter": _glob_escape(_utf8(adapter)), "clauses": [clause],

@@ -159,7 +159,7 @@ def judge(case: Case, exp: Expected | Prepared, out: Outcome, explain: bool = Tr
     if case.kind == "construct":
         return Verdict(PASS, "constructed, as the spec requires")
     v = _judge_trajectory(prep, out)
-    if v.verdict == FAIL and explain:
+    if v.verdict == FAIL and explain and "deviates" not in v.extra:  # (a dtype change is UPD-DTYPE's already)
         _explain(prep, out, v)
     return v
 
@@ -367,7 +367,9 @@ def _judge_trajectory(prep: Prepared, out: Ran, quick: bool = False) -> Verdict:
         return shape_error
     dtype_bad = {n: d for n, d in out.dtypes.items() if d != case.dtype}
     if dtype_bad:
-        return Verdict(FAIL, f"parameters changed dtype: {dtype_bad} (UPD-DTYPE)")
+        v = Verdict(FAIL, f"parameters changed dtype: {dtype_bad} (UPD-DTYPE)")
+        v.extra["deviates"], v.extra["explained_by"] = ["UPD-DTYPE"], []  # whatever the case's own clauses
+        return v
     if best is None:
         return Verdict(PASS, "nothing to compare (empty parameters)", 0.0, 0.0, 0, 0.0, 0.0)
     ratio, worst = best

@@ -353,3 +353,41 @@ def test_a_plugin_session_where_one_adapter_ran_stays_green(pytester: pytest.Pyt
                                            "--adam-max-examples", "1")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     result.assert_outcomes(passed=1, skipped=1)
+
+
+# ---- a numeric waiver does not hide a failure of another kind ---------------------------------------------
+
+def test_a_numeric_entry_does_not_waive_a_failure_with_no_ratio(tmp_path: Path) -> None:
+    import tomli_w
+
+    from conformance import baseline as bl
+    path = tmp_path / "b.toml"
+    path.write_text(tomli_w.dumps({"deviation": [{"adapter": "a", "clauses": ["UPD-EPS"], "verdicts": ["FAIL"],
+                                                  "reason": "tiny eps deviation", "max_ratio": 1e-9}]}))
+    entries = bl.load(path)
+    r = {"case_id": "UPD-000000000000", "adapter": "a", "clauses": ["UPD-EPS"], "deviates": ["UPD-EPS"],
+         "dtype": "float16", "verdict": "FAIL", "error_kind": None, "ratio": None, "kind": "steps",
+         "message": "parameters changed dtype: {'w': 'float64'} (UPD-DTYPE)"}
+    bl.apply(entries, r)
+    assert r["verdict"] == "FAIL" and r["message"].startswith("regression: a failure with no measured error")
+    fails, _ = bl.problems(entries)
+    assert any(f.startswith("REGRESSION") for f in fails)
+    text = bl.from_records([{**r, "verdict": "FAIL", "message": "x"}, {**r, "case_id": "UPD-000000000001",
+                                                                       "ratio": 3.0}])
+    assert "max_ratio" not in text  # a group with an unmeasured failure records no numeric bound
+
+
+def test_a_dtype_change_is_charged_to_upd_dtype() -> None:
+    from adapters.base import Ran, StepState
+    from adapters.numpy_lowp import NumpyLowPrecisionAdapter
+    from conformance import compare
+    from conformance.cases import load
+    from conformance.expected import expected
+    case = load(Path(__file__).resolve().parent.parent / "reports" / "cases" / "DEC-c8f1d382bbfc.json")
+    ran = NumpyLowPrecisionAdapter().run(case)
+    assert isinstance(ran, Ran)
+    assert compare.judge(case, expected(case), ran).verdict == "PASS"
+    wider = Ran([{n: StepState(s.w, s.m, s.v) for n, s in step.items()} for step in ran.steps],
+                {n: "float64" if case.dtype != "float64" else "float32" for n in ran.dtypes})
+    v = compare.judge(case, expected(case), wider)
+    assert v.verdict == "FAIL" and v.extra["deviates"] == ["UPD-DTYPE"], (v.verdict, v.extra)
