@@ -15,7 +15,7 @@ import numpy as np
 from adapters.base import Outcome, Raised, Ran, Unsupported
 
 from .cases import Case
-from .dtypes import fmt, ulp_distance
+from .dtypes import fmt, rounded, ulp_distance
 from .errormodel import Bounds, stacked_bounds
 from .expected import Expected
 
@@ -288,6 +288,7 @@ def _judge_trajectory(prep: Prepared, out: Ran, quick: bool = False) -> Verdict:
     if problem:
         return Verdict(ERROR, problem, error_kind="protocol")
     names = traj.order
+    big = fmt(case.dtype).max
     cols, shape_error, stop = _collect(traj, out)
     pos = {key: 0 for key in cols}
     best: tuple[float, dict[str, Any]] | None = None
@@ -316,8 +317,14 @@ def _judge_trajectory(prep: Prepared, out: Ran, quick: bool = False) -> Verdict:
             else:  # an adapter that reports this quantity at some steps only
                 ix = np.asarray(steps) - lo
                 want, lim, fin, strict = s.want[ix], s.lim[ix], s.finite[ix], s.strict[ix]
-            # Overflow is allowed only where the bound itself reaches past the largest finite value.
+            # Overflow is allowed only where the bound itself reaches past the largest finite value, and only
+            # to the infinity on that side; NaN never is where the reference is finite.
             bad = ~np.isfinite(got) & strict
+            loose = fin & ~strict
+            if loose.any():
+                with np.errstate(invalid="ignore", over="ignore"):
+                    allowed = ((got == np.inf) & (want + lim > big)) | ((got == -np.inf) & (want - lim < -big))
+                bad |= loose & ~np.isfinite(got) & ~allowed
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 err = np.where(fin, np.abs(got - want), 0.0)
                 ratio = np.where(err > 0, err / lim, 0.0)
@@ -366,6 +373,8 @@ def _judge_trajectory(prep: Prepared, out: Ran, quick: bool = False) -> Verdict:
     if shape_error is not None:
         return shape_error
     dtype_bad = {n: d for n, d in out.dtypes.items() if d != case.dtype}
+    if not dtype_bad and (best is None or best[0] <= 1.0):  # a pass: do its values fit the dtype it names?
+        dtype_bad = {n: f"values not representable in {case.dtype}" for n in names if _wider(out, n, case.dtype)}
     if dtype_bad:
         v = Verdict(FAIL, f"parameters changed dtype: {dtype_bad} (UPD-DTYPE)")
         v.extra["deviates"], v.extra["explained_by"] = ["UPD-DTYPE"], []  # whatever the case's own clauses
@@ -380,6 +389,22 @@ def _judge_trajectory(prep: Prepared, out: Ran, quick: bool = False) -> Verdict:
     v = Verdict(PASS if ok else FAIL, msg, max_abs, max_rel, max_ulp, worst["bound"], ratio, worst)
     v.extra["first_failing_step"] = first_fail
     return v
+
+
+def _wider(out: Ran, name: str, dtype: str) -> bool:
+    """Whether any reported w of ``name`` is a finite value ``dtype`` cannot hold (a float64 result reported
+    as float16): parameters that did not keep their dtype, whatever dtype name came with them."""
+    if dtype == "float64":
+        return False
+    for step in out.steps:
+        st = step.get(name)
+        if st is None or st.w is None:
+            continue
+        w = np.asarray(st.w, dtype=np.float64)
+        fin = np.isfinite(w)
+        if fin.any() and not np.array_equal(rounded(w[fin], dtype), w[fin]):
+            return True
+    return False
 
 
 def _where(name: str, i: int, q: str, shape: tuple[int, ...], flat: int, got: np.ndarray, want: np.ndarray,

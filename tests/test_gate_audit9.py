@@ -391,3 +391,56 @@ def test_a_dtype_change_is_charged_to_upd_dtype() -> None:
                 {n: "float64" if case.dtype != "float64" else "float32" for n in ran.dtypes})
     v = compare.judge(case, expected(case), wider)
     assert v.verdict == "FAIL" and v.extra["deviates"] == ["UPD-DTYPE"], (v.verdict, v.extra)
+
+
+# ---- near the top of the range: an infinity where the bound overflows, never NaN ---------------------------
+
+def test_near_the_dtypes_largest_value_a_nan_is_an_error() -> None:
+    import numpy as np
+
+    from adapters.base import Ran, StepState
+    from conformance import compare
+    from conformance.cases import Case, ParamSpec, encode_value
+    from conformance.expected import expected
+    big = 65504.0  # float16's largest finite value: w sits at it, and one update's bound reaches past it
+    case = Case(("UPD-MOMENTS",), "float16", (ParamSpec("w", (2,), [big, -big]),), "steps",
+                {"learning_rate": encode_value(1.0)}, None, None, ({"w": {"dense": [-1.0, 1.0]}},), "near max")
+    exp = expected(case)
+    traj = exp.trajectory
+    assert traj is not None
+    want = traj.steps[0]["w"]
+    prep = compare.Prepared(case, exp)
+    lim = prep.slabs(0, 1)[("w", "w")].lim[0]
+    if not (want.w[0] + lim[0] > big):
+        pytest.skip("this bound does not reach past float16's largest value")
+
+    def judged(w0: float, w1: float) -> str:
+        got = Ran([{"w": StepState(np.array([w0, w1]), want.m, want.v)}], {"w": "float16"})
+        return compare.judge(case, exp, got).verdict
+
+    from conformance.dtypes import rounded
+    w0, w1 = rounded(want.w, "float16")
+    assert judged(w0, w1) == "PASS"
+    assert judged(np.inf, -np.inf) == "FAIL"  # overflow on the bound's side: judged by its error, as before
+    assert judged(np.nan, w1) == "ERROR"  # was PASS: a NaN's error compared as 0
+    assert judged(w0, np.nan) == "ERROR"
+
+
+# ---- a dtype name is the adapter's word; the values are the evidence -------------------------------------
+
+def test_values_wider_than_the_reported_dtype_are_a_dtype_change() -> None:
+    from adapters.base import Ran, StepState
+    from adapters.numpy_lowp import NumpyLowPrecisionAdapter
+    from conformance import compare
+    from conformance.cases import Case, ParamSpec, encode_value
+    from conformance.expected import expected
+    case = Case(("UPD-MOMENTS",), "float16", (ParamSpec("w", (3,), [0.5, -1.0, 0.25]),), "steps",
+                {"learning_rate": encode_value(0.01)}, None, None,
+                tuple({"w": {"dense": [0.1 * (i + 1), -0.3, 0.7]}} for i in range(3)), "t")
+    exp = expected(case)
+    ran = NumpyLowPrecisionAdapter().run(case)
+    assert isinstance(ran, Ran) and compare.judge(case, exp, ran).verdict == "PASS"
+    assert exp.trajectory is not None
+    exact = Ran([{"w": StepState(s["w"].w, s["w"].m, s["w"].v)} for s in exp.trajectory.steps], {"w": "float16"})
+    v = compare.judge(case, exp, exact)  # float64 arithmetic reported as float16
+    assert v.verdict == "FAIL" and "not representable in float16" in v.message and v.extra["deviates"] == ["UPD-DTYPE"]

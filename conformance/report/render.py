@@ -32,7 +32,8 @@ LEGEND = ("Cells: cases run for the adapter and clause; `k/N FAIL` means k of N 
           "*charged to* -- the clause whose alternative reading explains the deviation -- and as passing under its "
           "other clauses, so a cell can count cases generated for other clauses (a sparse case that fails only "
           "because of where eps is added counts under UPD-EPS). `xfail`: a deviation the baseline lists; "
-          "`unsupported`: the adapter declares it cannot run those cases.")
+          "`unsupported`: cases the adapter declared it cannot run, or declined when asked (counted beside the "
+          "judged ones: `8 pass, 5 unsupported`).")
 
 
 def header_lines(meta: dict[str, Any], run_dir: str | None = None) -> list[str]:

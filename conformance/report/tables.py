@@ -45,18 +45,21 @@ def counts(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell(row: pd.Series) -> str:
-    """'12 pass', '3/12 FAIL (x4.1e+03)', 'unsupported' -- readable in a Markdown table."""
+    """'12 pass', '3/12 FAIL (x4.1e+03)', '8 pass, 5 unsupported', 'unsupported' -- readable in a Markdown
+    table. Declined cases are counted beside the judged ones: a clause whose half-precision cases were all
+    declined must not read as '8 pass' alone."""
     ran = int(sum(row[v] for v in VERDICTS if v != "UNSUPPORTED"))
     bad = int(row["FAIL"] + row["ERROR"] + row["XPASS"])
     if ran == 0:
         return "unsupported" if row["UNSUPPORTED"] else ""
     worst = row["worst_ratio"]
     tail = f" (x{worst:.2g})" if pd.notna(worst) and worst > 1 else ""  # worst error / its bound
+    declined = f", {int(row['UNSUPPORTED'])} unsupported" if row["UNSUPPORTED"] else ""
     if bad:
         kinds = "/".join(k for k in BAD if row[k])
-        return f"{bad}/{ran} {kinds}{tail}"
+        return f"{bad}/{ran} {kinds}{tail}{declined}"
     xf = int(row["XFAIL"])
-    return f"{ran - xf} pass, {xf} xfail{tail}" if xf else f"{ran} pass"
+    return (f"{ran - xf} pass, {xf} xfail{tail}" if xf else f"{ran} pass") + declined
 
 
 def pivot(records: Iterable[dict[str, Any]], adapters: Sequence[str] | None = None) -> pd.DataFrame:
