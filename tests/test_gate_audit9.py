@@ -444,3 +444,12 @@ def test_values_wider_than_the_reported_dtype_are_a_dtype_change() -> None:
     exact = Ran([{"w": StepState(s["w"].w, s["w"].m, s["w"].v)} for s in exp.trajectory.steps], {"w": "float16"})
     v = compare.judge(case, exp, exact)  # float64 arithmetic reported as float16
     assert v.verdict == "FAIL" and "not representable in float16" in v.message and v.extra["deviates"] == ["UPD-DTYPE"]
+
+
+def test_a_summary_cell_counts_the_declined_cases_beside_the_judged_ones() -> None:
+    from conformance.report import tables
+    recs = [{"adapter": "a", "clauses": ["UPD-MOMENTS"], "deviates": [], "verdict": v, "ratio": 0.5,
+             "max_abs_err": 0.0, "dtype": d, "case_id": f"UPD-{i:012d}"}
+            for i, (v, d) in enumerate([("PASS", "float32")] * 8 + [("UNSUPPORTED", "float16")] * 5)]
+    cell = tables.pivot(recs).loc["UPD-MOMENTS", "a"]
+    assert cell == "8 pass, 5 unsupported", cell
