@@ -291,6 +291,13 @@ def load(path: Path) -> Baseline:
         shown = ", ".join(legacy[:8]) + (f" and {len(legacy) - 8} more" if len(legacy) > 8 else "")
         warnings.append(f"{path}: deviation(s) {shown} give no 'verdicts' (an older baseline) and waive FAIL only; "
                         "regenerate with --update-baseline or add verdicts = [\"FAIL\"] / [\"ERROR:<kind>\"]")
+    from .clauses import BY_ID
+
+    for e in entries:  # legal, and the user's call -- but a reader of a green report must be told
+        every_clause = all(any(fnmatch.fnmatchcase(c, pat) for pat in e.clauses) for c in BY_ID)
+        if e.case is None and every_clause and e.adapter in ("*", "**"):
+            warnings.append(f"{path}: {e.label()} waives {'/'.join(e.verdicts)} of every clause of every adapter: "
+                            "a run green under it says only that nothing failed in another way")
     return Baseline(entries, path, meta, warnings)
 
 

@@ -453,3 +453,16 @@ def test_a_summary_cell_counts_the_declined_cases_beside_the_judged_ones() -> No
             for i, (v, d) in enumerate([("PASS", "float32")] * 8 + [("UNSUPPORTED", "float16")] * 5)]
     cell = tables.pivot(recs).loc["UPD-MOMENTS", "a"]
     assert cell == "8 pass, 5 unsupported", cell
+
+
+def test_a_catch_all_baseline_entry_is_said_in_the_warnings(tmp_path: Path) -> None:
+    import tomli_w
+
+    from conformance import baseline as bl
+    path = tmp_path / "b.toml"
+    path.write_text(tomli_w.dumps({"deviation": [
+        {"adapter": "*", "clauses": ["*"], "verdicts": ["FAIL"], "reason": "everything"},
+        {"adapter": "*", "clauses": ["UPD-EPS"], "verdicts": ["FAIL"], "reason": "one clause"}]}))
+    _, warns = bl.problems(bl.load(path))
+    said = [w for w in warns if "of every clause of every adapter" in w]
+    assert len(said) == 1 and "#1" in said[0], warns
