@@ -258,21 +258,36 @@ META_FIELDS: dict[str, str] = {
     "suite_version": "str", "spec_version": "str", "hypothesis": "str", "seed": "int", "max_examples": "int",
     "clauses": "strs", "dtypes": "strs", "shard": "str?", "cases": "int", "complete": "bool", "options": "dict",
     "wall_seconds": "num?", "environment": "dict", "timeout": "num",
+    # what the reports and report --merge read (report/render.py, report/html.py, compat.merge_runs)
+    "gate": "dict", "cases_per_second": "num?", "merged_from": "int?",
 }
+GATE_FIELDS: dict[str, str] = {"exit_code": "int", "problems": "strs", "warnings": "strs"}
+ADAPTER_FIELDS: dict[str, str] = {"info": "dict?", "cases_run": "num?", "seconds": "num?", "compilations": "int?"}
+INFO_FIELDS: dict[str, str] = {"versions": "dict?", "dtypes": "strs?", "support": "dict?", "notes": "dict?"}
+
+
+def _check_fields(obj: dict[str, Any], fields: dict[str, str], where: str) -> None:
+    for key, kind in fields.items():
+        if key in obj and not _is(kind, obj[key]):
+            raise ValueError(f"{where}{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
+                             f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
 
 
 def check_meta(obj: Any) -> dict[str, Any]:
-    """``obj`` if it has the shape of a run.json (the keys the gate reads, typed); else ValueError."""
+    """``obj`` if it has the shape of a run.json (the keys the gate and the reports read, typed); else
+    ValueError naming the field."""
     if not isinstance(obj, dict):
         raise ValueError(f"run metadata must be a JSON object, got {_short(obj)}")
-    for key, kind in META_FIELDS.items():
-        if key in obj and not _is(kind, obj[key]):
-            raise ValueError(f"{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
-                             f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
+    _check_fields(obj, META_FIELDS, "")
+    _check_fields(obj.get("gate", {}), GATE_FIELDS, "gate: ")
     adapters = obj.get("adapters", [])
     if not isinstance(adapters, list) or not all(isinstance(a, dict) and isinstance(a.get("name"), str)
                                                  for a in adapters):
         raise ValueError(f"'adapters' must be a list of objects with a string 'name', got {_short(adapters)}")
+    for a in adapters:
+        where = f"adapter {_short(a['name'])}: "
+        _check_fields(a, ADAPTER_FIELDS, where)
+        _check_fields(a.get("info") or {}, INFO_FIELDS, f"{where}info: ")
     return obj
 
 
