@@ -18,7 +18,7 @@ from rich.table import Table
 from .cases import CaseFormatError, load
 from .clauses import CLAUSES
 from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, UsageError
-from .records import META, RESULTS, RecordWriter, atomic_write, read_records, write_json
+from .records import META, RESULTS, RecordWriter, atomic_write, write_json
 
 # Wide enough for the clause x adapter table when output goes to a file or a CI log.
 # emoji=False: an adapter spec such as torch:x:BadAdam must print as typed, not with ":x:" turned into an emoji
@@ -326,11 +326,11 @@ def _read_run(d: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise UsageError(f"{d}: not a directory written by `adam-conformance run`")
     if not (d / RESULTS).exists():
         raise UsageError(f"{d}: no {RESULTS} here; give a directory written by `adam-conformance run`")
-    from .records import read_meta
+    from .records import read_meta, unique_records
 
     meta: dict[str, Any] = read_meta(d / META) if (d / META).exists() else {"complete": False}
     try:
-        records = list(read_records(d / RESULTS))
+        records = unique_records(d / RESULTS)
     except (ValueError, UnicodeDecodeError) as e:
         raise UsageError(str(e)) from None
     return meta, records

@@ -43,7 +43,7 @@ from .dtypes import parse_dtypes
 from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, OutputPathError, UsageError
 from .explainer import Explainer
 from .model import Event, Record
-from .records import META, RESULTS, RecordWriter, atomic_write, hold_interrupt, read_records, write_json
+from .records import META, RESULTS, RecordWriter, atomic_write, hold_interrupt, write_json
 from .workers import DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Limits, new_token
 
 OnEvent = Callable[[Event], None]
@@ -244,7 +244,7 @@ class _Plan:
     seed: int
     options: dict[str, Any]
     previous_meta: dict[str, Any] = field(default_factory=dict)
-    previous_records: list[dict[str, Any]] = field(default_factory=list)
+    previous_records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (line, record)
 
 
 def _given_seed(cfg: RunConfig) -> int:
@@ -583,7 +583,9 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
         # While the workers finish starting, the gate prepares what judging needs (reference + bounds), and
         # every adapter that is up starts on its cases without waiting for the slowest to start.
         cases = runner.select_shard(all_cases, cfg.shard)
-        previous = p.previous_records
+        if cfg.resume and not cfg.explore:  # before any case is sent: the file is as it was
+            _check_previous_cases(p.out, p.previous_records, cases)
+        previous = [r for _, r in p.previous_records]
         skip = {(r["case_id"], r["adapter"]) for r in previous}
         expectations = runner.Expectations(cases)
         sends = runner.Submissions(cases, skip)
@@ -818,11 +820,25 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None) -> tup
     return keep, problems, warnings
 
 
-def _previous_records(out: Path) -> list[dict[str, Any]]:
+def _previous_records(out: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The records a resumed run continues, with their line numbers; one per (case, adapter)."""
+    from .records import numbered_unique
+
     try:
-        return list(read_records(out / RESULTS))
+        return numbered_unique(out / RESULTS)
     except ValueError as e:
         raise UsageError(f"--resume: {e}") from None
+
+
+def _check_previous_cases(out: Path, previous: Sequence[tuple[int, dict[str, Any]]], cases: Sequence[Case]) -> None:
+    """A resumed run's earlier records are records of its own cases: one of another case (an edit, or another
+    run's line) would be kept, and counted, though this run never ran it."""
+    ids = {c.id for c in cases}
+    for n, r in previous:
+        if r["case_id"] not in ids:
+            raise UsageError(f"--resume: {out / RESULTS}:{n}: case {r['case_id']} on {r['adapter']} is not a case of "
+                             "this run (its seed, clauses, dtypes, shard and examples give other cases); the file was "
+                             "changed after the run: start afresh without --resume")
 
 
 def _save_failure(out: Path, rec: dict[str, Any], case: Case, spec: str) -> None:
