@@ -255,6 +255,33 @@ def _writable_file(path: Path, what: str) -> None:
         raise OutputPathError(f"{what} {path} cannot be written ({e.strerror or type(e).__name__})") from None
 
 
+def _same_file(a: Path | str, b: Path | str) -> bool:
+    """Whether two paths name one file: the same inode where both exist, else the same resolved path."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):  # already refused by the checks before, were it the user's path
+        return False
+
+
+def _check_distinct(outputs: Sequence[tuple[str, Path | str | None]], baseline: Path | str | None) -> None:
+    """Each file a run writes (--update-baseline, the Markdown summary) is a file of its own: two outputs in
+    one file overwrite each other, and the summary appended to the --baseline file corrupts the baseline.
+    --update-baseline naming the --baseline file is allowed: that updates the baseline in place."""
+    named = [(flag, p) for flag, p in outputs if p is not None]
+    for i, (flag_a, a) in enumerate(named):
+        for flag_b, b in named[i + 1:]:
+            if _same_file(a, b):
+                raise UsageError(f"{flag_a} {a} and {flag_b} {b} are the same file: one output would overwrite the "
+                                 "other; give each its own path")
+    if baseline is not None:
+        for flag, p in named:
+            if flag != "--update-baseline" and _same_file(p, baseline):
+                raise UsageError(f"{flag} {p} is the --baseline file {baseline}: the Markdown summary would be "
+                                 "appended to the baseline; give the summary a path of its own")
+
+
 def _check_adapter_specs(specs: Sequence[str]) -> None:
     from . import registry
 
@@ -415,6 +442,7 @@ def plan(cfg: RunConfig) -> _Plan:
         except bl.BaselineError as e:
             raise UsageError(str(e)) from None
     _check_writable(cfg, out)
+    _check_distinct([("--update-baseline", cfg.update_baseline), summary], cfg.baseline)
     seed = cfg.seed
     if seed is None:  # explore searches afresh unless a seed is given (to replay a search); the gate uses 0
         seed = int(time.time() * 1000) % (2**31) if cfg.explore else 0
