@@ -388,6 +388,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         if blocking is not None:
             raise UsageError(f"--out {args.out}: {blocking} is a file, not a directory")
         if to_dir:
+            if args.format is not None:
+                raise UsageError(f"--format {args.format} with --merge --out {args.out}: a merged run directory gets "
+                                 "every report (summary.md, report.html, summary.json); leave --format out, or name "
+                                 "a .md, .html or .json file as --out")
             if any(args.out.resolve() == Path(d).resolve() for d in args.dirs):
                 raise UsageError(f"--out {args.out} is one of the runs being merged; give a new directory")
             if target is not None and not is_dir:

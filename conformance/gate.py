@@ -410,6 +410,9 @@ def plan(cfg: RunConfig) -> _Plan:
     if not (isinstance(cfg.jobs, int) and cfg.jobs >= 1) or not (isinstance(cfg.max_examples, int)
                                                                  and cfg.max_examples >= 1):
         raise UsageError("jobs and max_examples must be whole numbers >= 1")
+    if not cfg.case_cache and cfg.cache_dir is not None:  # one of them would be ignored without a word
+        raise UsageError(f"--no-case-cache and --cache-dir {cfg.cache_dir} contradict each other (no case cache, and "
+                         "a case cache in that directory); give one of them")
     explicit = list(dict.fromkeys(cfg.adapters))
     _check_adapter_specs(explicit)
     _check_findable(explicit)
