@@ -195,9 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = None
     try:
         args = parser.parse_args(argv)
-        if not args.command:
-            parser.print_help()
-            return EXIT_USAGE
+        if not args.command:  # one line on stderr, as for any other usage error
+            raise UsageError("a command is required (clauses, list, run, replay, report, selftest): see "
+                             f"`{parser.prog} --help`")
         from . import commands
 
         handler = getattr(commands, f"cmd_{args.command}")

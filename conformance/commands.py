@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +18,8 @@ from rich.table import Table
 
 from .cases import CaseFormatError, load
 from .clauses import CLAUSES
-from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, UsageError
-from .records import META, RESULTS, RecordWriter, atomic_write, read_records, write_json
+from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, OutputPathError, UsageError
+from .records import META, RESULTS, RecordWriter, atomic_write, write_json
 
 # Wide enough for the clause x adapter table when output goes to a file or a CI log.
 # emoji=False: an adapter spec such as torch:x:BadAdam must print as typed, not with ":x:" turned into an emoji
@@ -322,15 +323,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # ---- report ----------------------------------------------------------------------------------------
 
 def _read_run(d: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    if not d.is_dir():
-        raise UsageError(f"{d}: not a directory written by `adam-conformance run`")
-    if not (d / RESULTS).exists():
-        raise UsageError(f"{d}: no {RESULTS} here; give a directory written by `adam-conformance run`")
-    from .records import read_meta
+    from .gate import _stat
+    from .records import read_meta, unique_records
 
-    meta: dict[str, Any] = read_meta(d / META) if (d / META).exists() else {"complete": False}
+    st = _stat(d, "report", error=UsageError)
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{d}: not a directory written by `adam-conformance run`")
+    if _stat(d / RESULTS, "report", error=UsageError) is None:
+        raise UsageError(f"{d}: no {RESULTS} here; give a directory written by `adam-conformance run`")
+    has_meta = _stat(d / META, "report", error=UsageError) is not None
+    meta: dict[str, Any] = read_meta(d / META) if has_meta else {"complete": False}
     try:
-        records = list(read_records(d / RESULTS))
+        records = unique_records(d / RESULTS)
     except (ValueError, UnicodeDecodeError) as e:
         raise UsageError(str(e)) from None
     return meta, records
@@ -357,28 +361,53 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from .gate import _check_out as check_out
     from .gate import _prepare_out as prepare_out
-    from .gate import run_file_of, write_reports
+    from .gate import _regular_or_absent as regular_or_absent
+    from .gate import _stat, run_file_of, write_reports
+    from .gate import _writable_dir as writable_dir
     from .report import render
 
     runs = [_read_run(d) for d in args.dirs]
     if len(runs) > 1 and not args.merge:
         raise UsageError("several directories given: add --merge to join them into one report")
-    if args.out is not None and args.out.is_dir() and not args.merge:
-        raise UsageError(f"--out {args.out} is a directory; give a file path for the report (.md, .html or .json)")
-    if args.out is not None:
+    def is_dir_or_absent(path: Path) -> bool:
+        st = _stat(path, "--out")
+        return st is None or stat.S_ISDIR(st.st_mode)
+
+    to_dir = False  # --merge --out DIR: a run directory; else one report file (or stdout)
+    if args.out is not None:  # checked before anything is merged, drawn or written
+        target = _stat(args.out, "--out")
+        is_dir = target is not None and stat.S_ISDIR(target.st_mode)
+        if is_dir and not args.merge:
+            raise UsageError(f"--out {args.out} is a directory; give a file path for the report (.md, .html or .json)")
+        to_dir = args.merge and (is_dir or args.out.suffix.lower() not in REPORT_SUFFIXES)
         for d in args.dirs:
             if run_file_of(args.out, Path(d)):
                 raise UsageError(f"--out {args.out} is one of the files of the run {d} being reported; give a path "
                                  "outside the run's own files")
+        blocking = next((a for a in args.out.parents if not is_dir_or_absent(a)), None)
+        if blocking is not None:
+            raise UsageError(f"--out {args.out}: {blocking} is a file, not a directory")
+        if to_dir:
+            if args.format is not None:
+                raise UsageError(f"--format {args.format} with --merge --out {args.out}: a merged run directory gets "
+                                 "every report (summary.md, report.html, summary.json); leave --format out, or name "
+                                 "a .md, .html or .json file as --out")
+            if any(args.out.resolve() == Path(d).resolve() for d in args.dirs):
+                raise UsageError(f"--out {args.out} is one of the runs being merged; give a new directory")
+            if target is not None and not is_dir:
+                raise UsageError(f"--out {args.out} is a file; --merge writes a run directory")
+            writable_dir(args.out, "--out")
+            check_out(args.out, False)  # as for a run: replace only a finished run, never other files
+        else:
+            regular_or_absent(args.out, "--out")
     meta, records = merge_runs(runs) if args.merge else runs[0]
     fmt = args.format or (REPORT_SUFFIXES.get(args.out.suffix.lower()) if args.out is not None else None) or "md"
-    if args.merge and args.out is not None and (args.out.is_dir() or args.out.suffix.lower() not in REPORT_SUFFIXES):
-        if any(args.out.resolve() == Path(d).resolve() for d in args.dirs):
-            raise UsageError(f"--out {args.out} is one of the runs being merged; give a new directory")
-        if args.out.exists() and not args.out.is_dir():
-            raise UsageError(f"--out {args.out} is a file; --merge writes a run directory")
-        check_out(args.out, False)  # as for a run: replace only a finished run, never other files
-        args.out.mkdir(parents=True, exist_ok=True)
+    if to_dir:
+        assert args.out is not None
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # os.access cannot tell (root, /proc, a read-only mount): creating it can
+            raise OutputPathError(f"--out {args.out} cannot be created ({e.strerror or type(e).__name__})") from None
         prepare_out(args.out, False)
         for d in args.dirs:  # the case files the merged records link to
             for f in sorted((d / "failures").glob("*.json")):
@@ -410,9 +439,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         text = render.markdown(meta, records, args.title, list(meta.get("gate", {}).get("problems", [])),
                                list(meta.get("gate", {}).get("warnings", [])), run_dir)
     if args.out is not None:
-        blocking = next((a for a in args.out.parents if a.exists() and not a.is_dir()), None)
-        if blocking is not None:
-            raise UsageError(f"--out {args.out}: {blocking} is a file, not a directory")
         try:
             atomic_write(args.out, text)
         except OSError as e:

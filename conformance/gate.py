@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -43,7 +44,7 @@ from .dtypes import parse_dtypes
 from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, OutputPathError, UsageError
 from .explainer import Explainer
 from .model import Event, Record
-from .records import META, RESULTS, RecordWriter, atomic_write, hold_interrupt, read_records, write_json
+from .records import META, RESULTS, RecordWriter, atomic_write, hold_interrupt, write_json
 from .workers import DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Limits, new_token
 
 OnEvent = Callable[[Event], None]
@@ -141,16 +142,48 @@ def _split(x: str | Sequence[str]) -> str:
     return x if isinstance(x, str) else ",".join(x)
 
 
+def _stat(path: Path | str, what: str, follow: bool = True,
+          error: type[UsageError] = OutputPathError) -> os.stat_result | None:
+    """The status of a path the user named; None where nothing is there (or a file stands where one of its
+    directories should). Any other OSError -- a name longer than the system allows, a loop of symbolic
+    links, a directory that cannot be searched -- is that option's one line, never a traceback."""
+    try:
+        return os.stat(path) if follow else os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        why = (e.strerror or type(e).__name__).lower()
+        raise error(f"{what} {path}: {why}") from None
+    except ValueError as e:  # an embedded NUL (a Python caller's path)
+        raise error(f"{what} {path!r}: {e}") from None
+
+
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(st: os.stat_result) -> str:
+    """What a path that is neither a regular file nor a directory is, for an error line."""
+    return next((word for test, word in _KINDS if test(st.st_mode)), "not a regular file")
+
+
+def _is_dir(path: Path | str, what: str) -> bool:
+    st = _stat(path, what)
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
 def _writable_dir(path: Path, what: str) -> None:
     """``path`` is (or can be made) a writable directory; nothing is created here."""
-    if path.exists() and not path.is_dir():
-        raise OutputPathError(f"{what} {path} is a file, not a directory")
+    st = _stat(path, what)
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        kind = "a file" if stat.S_ISREG(st.st_mode) else _kind(st)
+        raise OutputPathError(f"{what} {path} is {kind}, not a directory")
     probe = path
-    while not probe.exists():
+    while (st := _stat(probe, what)) is None:
         if probe.parent == probe:
             break
         probe = probe.parent
-    if not probe.is_dir():
+    if st is None or not stat.S_ISDIR(st.st_mode):
         raise OutputPathError(f"{what} {path}: {probe} is a file, not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OutputPathError(f"{what} {path} cannot be written (permission denied on {probe})")
@@ -171,9 +204,12 @@ def _check_writable(cfg: RunConfig, out: Path) -> None:
     its case cache (the sandbox exists so that code under test cannot reach those)."""
     import conformance
 
+    named = _writable(cfg)
+    if not named:
+        return
     guarded = [("--out", out.resolve()), ("the working directory", Path.cwd().resolve()),
                ("this package", Path(conformance.__file__).resolve().parent.parent)]
-    guarded += [("the import path", Path(d).resolve()) for d in sys.path if d and Path(d).is_dir()]
+    guarded += [("the import path", Path(d).resolve()) for d in sys.path if d and os.path.isdir(d)]
     for name in ("baseline", "update_baseline", "summary_md"):
         if getattr(cfg, name) is not None:
             guarded.append((f"--{name.replace('_', '-')}", Path(getattr(cfg, name)).resolve().parent))
@@ -182,7 +218,7 @@ def _check_writable(cfg: RunConfig, out: Path) -> None:
 
         cache = cfg.cache_dir if cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or default_dir()
         guarded.append(("the case cache", Path(cache).resolve()))
-    for what, d in _writable(cfg):
+    for what, d in named:
         _writable_dir(d, what)
         for label, path in guarded:
             r = d.resolve()
@@ -191,19 +227,59 @@ def _check_writable(cfg: RunConfig, out: Path) -> None:
                                  "reads or imports; name a directory of their own")
 
 
-def _writable_file(path: Path, what: str) -> None:
-    if path.is_dir():
+def _regular_or_absent(path: Path, what: str) -> os.stat_result | None:
+    """An output file's status (None: nothing there yet); a directory, FIFO, device or symbolic link there is
+    refused -- a FIFO would hang the run, and renaming a new file into place would replace the device or
+    the link instead of writing what it names."""
+    st = _stat(path, what, follow=False)
+    if st is not None and stat.S_ISDIR(st.st_mode):
         raise OutputPathError(f"{what} {path} is a directory; give a file path")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OutputPathError(f"{what} {path}: not a regular file ({_kind(st)}); give the path of a regular file")
+    return st
+
+
+def _writable_file(path: Path, what: str) -> None:
+    """``path`` can be written as a file: nothing or a regular file there (``_regular_or_absent``), in a
+    writable directory; nothing is created here."""
+    st = _regular_or_absent(path, what)
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        why = "is a file, not a directory" if parent.exists() else "does not exist"
+    if not _is_dir(parent, what):
+        why = "is a file, not a directory" if _stat(parent, what) is not None else "does not exist"
         raise OutputPathError(f"{what} {path}: {parent} {why}")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not os.access(parent, os.W_OK) or (st is not None and not os.access(path, os.W_OK)):
         raise OutputPathError(f"{what} {path} cannot be written (permission denied)")
     try:  # os.access says yes to root, and knows nothing of /proc or a read-only mount: try it
         tempfile.TemporaryFile(dir=parent).close()
     except OSError as e:
         raise OutputPathError(f"{what} {path} cannot be written ({e.strerror or type(e).__name__})") from None
+
+
+def _same_file(a: Path | str, b: Path | str) -> bool:
+    """Whether two paths name one file: the same inode where both exist, else the same resolved path."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):  # already refused by the checks before, were it the user's path
+        return False
+
+
+def _check_distinct(outputs: Sequence[tuple[str, Path | str | None]], baseline: Path | str | None) -> None:
+    """Each file a run writes (--update-baseline, the Markdown summary) is a file of its own: two outputs in
+    one file overwrite each other, and the summary appended to the --baseline file corrupts the baseline.
+    --update-baseline naming the --baseline file is allowed: that updates the baseline in place."""
+    named = [(flag, p) for flag, p in outputs if p is not None]
+    for i, (flag_a, a) in enumerate(named):
+        for flag_b, b in named[i + 1:]:
+            if _same_file(a, b):
+                raise UsageError(f"{flag_a} {a} and {flag_b} {b} are the same file: one output would overwrite the "
+                                 "other; give each its own path")
+    if baseline is not None:
+        for flag, p in named:
+            if flag != "--update-baseline" and _same_file(p, baseline):
+                raise UsageError(f"{flag} {p} is the --baseline file {baseline}: the Markdown summary would be "
+                                 "appended to the baseline; give the summary a path of its own")
 
 
 def _check_adapter_specs(specs: Sequence[str]) -> None:
@@ -244,7 +320,7 @@ class _Plan:
     seed: int
     options: dict[str, Any]
     previous_meta: dict[str, Any] = field(default_factory=dict)
-    previous_records: list[dict[str, Any]] = field(default_factory=list)
+    previous_records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (line, record)
 
 
 def _given_seed(cfg: RunConfig) -> int:
@@ -334,27 +410,30 @@ def plan(cfg: RunConfig) -> _Plan:
     if not (isinstance(cfg.jobs, int) and cfg.jobs >= 1) or not (isinstance(cfg.max_examples, int)
                                                                  and cfg.max_examples >= 1):
         raise UsageError("jobs and max_examples must be whole numbers >= 1")
+    if not cfg.case_cache and cfg.cache_dir is not None:  # one of them would be ignored without a word
+        raise UsageError(f"--no-case-cache and --cache-dir {cfg.cache_dir} contradict each other (no case cache, and "
+                         "a case cache in that directory); give one of them")
     explicit = list(dict.fromkeys(cfg.adapters))
     _check_adapter_specs(explicit)
     _check_findable(explicit)
     specs = explicit or _all_builtins()
     out = Path(cfg.out)
-    if cfg.resume:
-        if not (out / RESULTS).exists():
-            raise UsageError(f"--resume: {out} holds no {RESULTS} to continue")
     _writable_dir(out, "--out")
+    if cfg.resume:
+        if _stat(out / RESULTS, "--resume") is None:
+            raise UsageError(f"--resume: {out} holds no {RESULTS} to continue")
     _check_out(out, cfg.resume)
     if cfg.case_cache and cfg.cache_dir is not None:
         _writable_dir(Path(cfg.cache_dir), "--cache-dir")
     elif cfg.case_cache and os.environ.get(CACHE_ENV, "").strip():
         _writable_dir(Path(os.environ[CACHE_ENV]), f"${CACHE_ENV}")
-    _check_writable(cfg, out)
     env_summary = os.environ.get("GITHUB_STEP_SUMMARY")  # a mistake there is named by the variable
     summary = (("--summary-md", cfg.summary_md) if cfg.summary_md is not None
                else ("$GITHUB_STEP_SUMMARY", env_summary or None))
     for flag, path in (("--update-baseline", cfg.update_baseline), summary):
         if path is None:
             continue
+        _stat(path, flag)  # a name too long, a loop of links: this flag's one line (before resolving it)
         if run_file_of(path, out):
             raise OutputPathError(f"{flag} {path} is one of the files the run writes in --out {out}; give a path "
                                   "outside the run's own files")
@@ -365,6 +444,8 @@ def plan(cfg: RunConfig) -> _Plan:
             entries = bl.load(Path(cfg.baseline))
         except bl.BaselineError as e:
             raise UsageError(str(e)) from None
+    _check_writable(cfg, out)
+    _check_distinct([("--update-baseline", cfg.update_baseline), summary], cfg.baseline)
     seed = cfg.seed
     if seed is None:  # explore searches afresh unless a seed is given (to replay a search); the gate uses 0
         seed = int(time.time() * 1000) % (2**31) if cfg.explore else 0
@@ -583,7 +664,9 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
         # While the workers finish starting, the gate prepares what judging needs (reference + bounds), and
         # every adapter that is up starts on its cases without waiting for the slowest to start.
         cases = runner.select_shard(all_cases, cfg.shard)
-        previous = p.previous_records
+        if cfg.resume and not cfg.explore:  # before any case is sent: the file is as it was
+            _check_previous_cases(p.out, p.previous_records, cases)
+        previous = [r for _, r in p.previous_records]
         skip = {(r["case_id"], r["adapter"]) for r in previous}
         expectations = runner.Expectations(cases)
         sends = runner.Submissions(cases, skip)
@@ -818,11 +901,25 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None) -> tup
     return keep, problems, warnings
 
 
-def _previous_records(out: Path) -> list[dict[str, Any]]:
+def _previous_records(out: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The records a resumed run continues, with their line numbers; one per (case, adapter)."""
+    from .records import numbered_unique
+
     try:
-        return list(read_records(out / RESULTS))
+        return numbered_unique(out / RESULTS)
     except ValueError as e:
         raise UsageError(f"--resume: {e}") from None
+
+
+def _check_previous_cases(out: Path, previous: Sequence[tuple[int, dict[str, Any]]], cases: Sequence[Case]) -> None:
+    """A resumed run's earlier records are records of its own cases: one of another case (an edit, or another
+    run's line) would be kept, and counted, though this run never ran it."""
+    ids = {c.id for c in cases}
+    for n, r in previous:
+        if r["case_id"] not in ids:
+            raise UsageError(f"--resume: {out / RESULTS}:{n}: case {r['case_id']} on {r['adapter']} is not a case of "
+                             "this run (its seed, clauses, dtypes, shard and examples give other cases); the file was "
+                             "changed after the run: start afresh without --resume")
 
 
 def _save_failure(out: Path, rec: dict[str, Any], case: Case, spec: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .compare import ERROR_KINDS
+from .dtypes import NAMES as DTYPES
 from .errors import UsageError
 
 RESULTS = "results.jsonl"
@@ -165,6 +166,8 @@ def check_record(obj: Any) -> dict[str, Any]:
         if key in obj and not _is(kind, obj[key]):
             raise ValueError(f"{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
                              f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
+    if obj["dtype"] not in DTYPES:
+        raise ValueError(f"unknown dtype {_short(obj['dtype'])}; expected one of {', '.join(DTYPES)}")
     if obj["verdict"] not in VERDICTS:
         raise ValueError(f"unknown verdict {_short(obj['verdict'])}; expected one of {', '.join(VERDICTS)}")
     if obj.get("error_kind") is not None and obj["error_kind"] not in ERROR_KINDS:
@@ -214,6 +217,32 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
     """Every record of a results.jsonl, each checked (``check_record``). A last line without its newline
     is a torn write (a killed writer) and is skipped, as ``RecordWriter(append=True)`` cuts it off; any
     other line that is not a record raises RecordsError naming the file and line."""
+    return (r for _, r in numbered_records(path))
+
+
+def unique_records(path: Path) -> list[dict[str, Any]]:
+    """``read_records`` of a run's own results file, where a run writes one record per (case, adapter): a
+    second record of one is an edit (or two files joined) and would be counted twice, so it is a
+    RecordsError naming the file, the line and the first one."""
+    return [r for _, r in numbered_unique(path)]
+
+
+def numbered_unique(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """``unique_records`` with each record's line number."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for n, r in numbered_records(path):
+        key = (r["case_id"], r["adapter"])
+        if key in seen:
+            raise RecordsError(f"{path}:{n}: case {key[0]} on {key[1]} recorded twice (first on line {seen[key]}); a "
+                               "run records each case once per adapter")
+        seen[key] = n
+        out.append((n, r))
+    return out
+
+
+def numbered_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``read_records`` with each record's line number."""
     _regular(path)
     try:
         fh = open(path, "rb")
@@ -226,9 +255,10 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
             if not raw.strip():
                 continue
             try:
-                yield parse_line(raw)
+                rec = parse_line(raw)
             except ValueError as e:
                 raise RecordsError(f"{path}:{n}: {e}") from None
+            yield n, rec
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -258,21 +288,36 @@ META_FIELDS: dict[str, str] = {
     "suite_version": "str", "spec_version": "str", "hypothesis": "str", "seed": "int", "max_examples": "int",
     "clauses": "strs", "dtypes": "strs", "shard": "str?", "cases": "int", "complete": "bool", "options": "dict",
     "wall_seconds": "num?", "environment": "dict", "timeout": "num",
+    # what the reports and report --merge read (report/render.py, report/html.py, compat.merge_runs)
+    "gate": "dict", "cases_per_second": "num?", "merged_from": "int?",
 }
+GATE_FIELDS: dict[str, str] = {"exit_code": "int", "problems": "strs", "warnings": "strs"}
+ADAPTER_FIELDS: dict[str, str] = {"info": "dict?", "cases_run": "num?", "seconds": "num?", "compilations": "int?"}
+INFO_FIELDS: dict[str, str] = {"versions": "dict?", "dtypes": "strs?", "support": "dict?", "notes": "dict?"}
+
+
+def _check_fields(obj: dict[str, Any], fields: dict[str, str], where: str) -> None:
+    for key, kind in fields.items():
+        if key in obj and not _is(kind, obj[key]):
+            raise ValueError(f"{where}{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
+                             f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
 
 
 def check_meta(obj: Any) -> dict[str, Any]:
-    """``obj`` if it has the shape of a run.json (the keys the gate reads, typed); else ValueError."""
+    """``obj`` if it has the shape of a run.json (the keys the gate and the reports read, typed); else
+    ValueError naming the field."""
     if not isinstance(obj, dict):
         raise ValueError(f"run metadata must be a JSON object, got {_short(obj)}")
-    for key, kind in META_FIELDS.items():
-        if key in obj and not _is(kind, obj[key]):
-            raise ValueError(f"{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
-                             f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
+    _check_fields(obj, META_FIELDS, "")
+    _check_fields(obj.get("gate", {}), GATE_FIELDS, "gate: ")
     adapters = obj.get("adapters", [])
     if not isinstance(adapters, list) or not all(isinstance(a, dict) and isinstance(a.get("name"), str)
                                                  for a in adapters):
         raise ValueError(f"'adapters' must be a list of objects with a string 'name', got {_short(adapters)}")
+    for a in adapters:
+        where = f"adapter {_short(a['name'])}: "
+        _check_fields(a, ADAPTER_FIELDS, where)
+        _check_fields(a.get("info") or {}, INFO_FIELDS, f"{where}info: ")
     return obj
 
 
