@@ -19,6 +19,7 @@ from adapters.base import Raised, Ran, StepState
 from conformance.cases import DYNAMIC_LR_ARGS, SCHEDULE_ARGS, Case
 from conformance.clauses import BY_ID
 from conformance.compare import FAIL, PASS, judge
+from conformance.dtypes import rounded
 from conformance.expected import expected
 from conformance.generate import clause_strategy, generate
 from conformance.validation_cases import ACCEPTANCES, VALIDATION_CLAUSES, acceptances, refusals
@@ -105,10 +106,11 @@ def test_refusals_raise_in_the_reference(case: Case) -> None:
 
 
 def _ran(case: Case) -> Ran:
-    """What a faithful implementation returns: the reference's own trajectory."""
+    """What a faithful implementation returns: the reference's own trajectory, w held in the case dtype
+    (a w the dtype cannot hold is a dtype change)."""
     traj = expected(case).trajectory
     assert traj is not None
-    return Ran([{n: StepState(s.w, s.m, s.v) for n, s in step.items()} for step in traj.steps],
+    return Ran([{n: StepState(rounded(s.w, case.dtype), s.m, s.v) for n, s in step.items()} for step in traj.steps],
                {n: case.dtype for n in case.names})
 
 
