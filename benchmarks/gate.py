@@ -38,8 +38,9 @@ def _cli() -> list[str]:
 
 def run_once(adapters: list[str], out: Path, extra: list[str]) -> tuple[float, dict]:
     args = [a for name in adapters for a in ("--adapter", name)] or ["--allow-unavailable"]
+    cache = [] if "--no-case-cache" in extra else ["--cache-dir", str(out.parent / f"{out.name}-cases")]
     cmd = [*_cli(), "run", *args, "--baseline", str(ROOT / "reports" / "baseline.toml"), "--out", str(out), "--quiet",
-           "--cache-dir", str(out.parent / f"{out.name}-cases"), *extra]
+           *cache, *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0

@@ -206,14 +206,11 @@ def _numeric(spec: Any, where: str) -> np.ndarray:
     return a
 
 
-def _holds_bool(spec: Any) -> bool:
-    stack = [spec]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, bool):
+def _holds_bool(spec: list[Any]) -> bool:
+    for x in spec:  # exact types: JSON gives bool, list, float, int (this runs for every array of a case)
+        t = type(x)
+        if t is bool or (t is list and _holds_bool(x)):
             return True
-        if isinstance(x, list):
-            stack.extend(x)
     return False
 
 

@@ -396,15 +396,12 @@ def _wider(out: Ran, name: str, dtype: str) -> bool:
     as float16): parameters that did not keep their dtype, whatever dtype name came with them."""
     if dtype == "float64":
         return False
-    for step in out.steps:
-        st = step.get(name)
-        if st is None or st.w is None:
-            continue
-        w = np.asarray(st.w, dtype=np.float64)
-        fin = np.isfinite(w)
-        if fin.any() and not np.array_equal(rounded(w[fin], dtype), w[fin]):
-            return True
-    return False
+    ws = [np.ravel(st.w) for step in out.steps if (st := step.get(name)) is not None and st.w is not None]
+    if not ws:
+        return False
+    w = np.concatenate(ws).astype(np.float64, copy=False)  # one rounding for every step: cases have many
+    w = w[np.isfinite(w)]
+    return bool(w.size) and not np.array_equal(rounded(w, dtype), w)
 
 
 def _where(name: str, i: int, q: str, shape: tuple[int, ...], flat: int, got: np.ndarray, want: np.ndarray,
