@@ -50,19 +50,8 @@ from conformance.cases import (
 )
 from conformance.dtypes import FORMATS, NAMES
 
-from . import lr_port
-from .base import (
-    Adapter,
-    AdapterInfo,
-    Outcome,
-    Raised,
-    Ran,
-    StepState,
-    Support,
-    Unsupported,
-    declined_by_adapter,
-    raised,
-)
+from . import base, lr_port
+from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Support, Unsupported, raised
 
 DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "use_locking": False,
                             "use_nesterov": False, "weight_decay": 0.0, "loss_scale": 1.0}
@@ -388,7 +377,7 @@ class KitAdapter(Adapter):
         """A NoCounterpart raised by the kit or by this adapter's own code (its class's files) is a decline;
         raised from the library under test (a frame anywhere else), it is the library's raise."""
         files = (getattr(sys.modules.get(k.__module__), "__file__", None) for k in type(self).__mro__)
-        return isinstance(e, NoCounterpart) and declined_by_adapter(e, *(f for f in files if f))
+        return isinstance(e, NoCounterpart) and base.declined_by_adapter(e, *(f for f in files if f))
 
     def run(self, case: Case) -> Outcome:
         if case.dtype not in self.dtypes:

@@ -87,19 +87,8 @@ from conformance.cases import (
 )
 from conformance.dtypes import FORMATS
 
-from . import lr_port
-from .base import (
-    Adapter,
-    AdapterInfo,
-    Outcome,
-    Ran,
-    StepState,
-    Support,
-    Unsupported,
-    cpu_device,
-    declined_by_adapter,
-    raised,
-)
+from . import base, lr_port
+from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, cpu_device, raised
 
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
 DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
@@ -163,7 +152,7 @@ class NoCounterpart(Exception):
 
 def _declined(e: BaseException) -> bool:
     """The adapter's own NoCounterpart; the same exception raised by the factory under test is a raise."""
-    return isinstance(e, NoCounterpart) and declined_by_adapter(e)
+    return isinstance(e, NoCounterpart) and base.declined_by_adapter(e)
 
 
 def sequence_schedule(values: Any) -> Callable[[Any], Any]:

@@ -36,20 +36,8 @@ from conformance.cases import (
 )
 from conformance.dtypes import NAMES
 
-from . import lr_port
-from .base import (
-    Adapter,
-    AdapterInfo,
-    Outcome,
-    Raised,
-    Ran,
-    StepState,
-    Support,
-    Unsupported,
-    cpu_device,
-    declined_by_adapter,
-    raised,
-)
+from . import base, lr_port
+from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, cpu_device, raised
 
 VARIANTS: dict[str, dict[str, bool]] = {"single": {"foreach": False}, "foreach": {"foreach": True},
                                         "fused": {"fused": True}}
@@ -314,7 +302,7 @@ class TorchOptimizerAdapter(Adapter):
         try:
             return self._run(case)
         except Skip as e:  # the adapter's own decline -- or the class under test raising it: then a raise
-            return Unsupported(str(e)) if declined_by_adapter(e) else raised(e, "step")
+            return Unsupported(str(e)) if base.declined_by_adapter(e) else raised(e, "step")
 
     def _run(self, case: Case) -> Outcome:
         out = self._run_one(case)
@@ -329,7 +317,7 @@ class TorchOptimizerAdapter(Adapter):
             except Skip:
                 continue
             if isinstance(again, Ran):
-                return Raised("InconsistentRefusal", f"the probe step refused {layout} gradients "
+                return base.Raised("InconsistentRefusal", f"the probe step refused {layout} gradients "
                               f"({self.refused_layouts[layout]}), but this case's first update with its gradients "
                               f"made {layout} ran: a layout refused by design must be refused every time", "step", 0)
         return out
@@ -449,7 +437,7 @@ class TorchOptimizerAdapter(Adapter):
                     return Unsupported(f"{refused[0]} gradients refused: {_one_line(e)}")
                 return raised(e, "step", i)
             if refused:  # the probe's refusal was not a design: the class takes these gradients after all
-                return Raised("InconsistentRefusal", f"the probe step refused {refused[0]} gradients "
+                return base.Raised("InconsistentRefusal", f"the probe step refused {refused[0]} gradients "
                               f"({self.refused_layouts[refused[0]]}), but update {i} with {refused[0]} gradients "
                               "ran: a layout refused by design must be refused every time", "step", i)
             steps.append({n: self._state(opt, p) for n, p in params.items()})

@@ -329,30 +329,23 @@ def test_code_under_test_cannot_pose_as_not_installed(cli: Any, tmp_path: Path) 
     assert gone and all(r["verdict"] == "ERROR" for r in gone)
 
 
-def test_a_plugin_session_where_nothing_could_run_is_not_green(pytester: pytest.Pytester,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("also, ret, outcomes", [
+    ((), pytest.ExitCode.TESTS_FAILED, {"skipped": 1}),  # nothing could run: not green, as the gate says
+    (("--adam-adapter", "reference-f32"), pytest.ExitCode.OK, {"passed": 1, "skipped": 1}),  # one ran: green
+])
+def test_a_plugin_session_is_green_only_if_some_adapter_could_run(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, also: tuple[str, ...], ret: pytest.ExitCode,
+        outcomes: dict[str, int]) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     if os.path.exists("/dev/nvidia0"):
         pytest.skip("a CUDA device is here: torch-cuda-single can run")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--adam-adapter", "torch-cuda-single",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--adam-adapter", "torch-cuda-single", *also,
                                            "--adam-allow-unavailable", "--adam-clauses", "UPD-MOMENTS",
                                            "--adam-dtypes", "float32", "--adam-max-examples", "1")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*nothing was judged: torch-cuda-single cannot run here*"])
-
-
-def test_a_plugin_session_where_one_adapter_ran_stays_green(pytester: pytest.Pytester,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    if os.path.exists("/dev/nvidia0"):
-        pytest.skip("a CUDA device is here")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--adam-adapter", "torch-cuda-single",
-                                           "--adam-adapter", "reference-f32", "--adam-allow-unavailable",
-                                           "--adam-clauses", "UPD-MOMENTS", "--adam-dtypes", "float32",
-                                           "--adam-max-examples", "1")
-    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
-    result.assert_outcomes(passed=1, skipped=1)
+    assert result.ret == ret, result.stdout.str()[-2000:]
+    result.assert_outcomes(**outcomes)
+    if ret != pytest.ExitCode.OK:
+        result.stdout.fnmatch_lines(["*nothing was judged: torch-cuda-single cannot run here*"])
 
 
 # ---- a numeric waiver does not hide a failure of another kind ---------------------------------------------
