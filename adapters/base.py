@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import abc
 import importlib
-import os
-import sysconfig
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -103,35 +100,6 @@ def cpu_device() -> str:
     import platform
 
     return f"CPU ({platform.machine()})"
-
-
-_OURS = tuple(os.path.dirname(os.path.abspath(m)) for m in (__file__, importlib.import_module("conformance").__file__))
-_STDLIB = os.path.abspath(sysconfig.get_paths()["stdlib"])
-
-
-def _under(path: str, roots: tuple[str, ...]) -> bool:
-    return any(path == r or path.startswith(r + os.sep) for r in roots)
-
-
-def declined_by_adapter(exc: BaseException, *also: str) -> bool:
-    """Whether a decline (an adapter's ``Skip`` / ``NoCounterpart``) was raised by adapter code alone.
-
-    True when every frame of its traceback is in this project's ``adapters/`` or ``conformance/``, the
-    standard library, or one of ``also`` (the files of a kit adapter the user wrote). A frame of the
-    library or of the user's class makes it the code under test's own exception: the adapter reports it
-    as raised, never as UNSUPPORTED -- an implementation must not decline the cases it would fail by
-    raising the adapter's own "no counterpart" exception.
-
-    >>> class Skip(Exception): ...
-    >>> try:
-    ...     raise Skip("no such argument")
-    ... except Skip as e:
-    ...     declined_by_adapter(e)  # raised here, in a doctest: not adapter code
-    False
-    """
-    roots = (*_OURS, _STDLIB, *(os.path.abspath(a) for a in also))
-    return all(_under(os.path.abspath(frame.f_code.co_filename), roots)
-               for frame, _ in traceback.walk_tb(exc.__traceback__))
 
 
 def raised(exc: BaseException, stage: str, step: int | None = None) -> Raised:

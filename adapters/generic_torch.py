@@ -45,6 +45,8 @@ def import_optimizer(spec: str) -> tuple[str, type]:
 class TorchClassAdapter(TorchOptimizerAdapter):
     """A user-named torch Optimizer subclass on CPU, constructed like torch.optim.Adam."""
 
+    refusable_layouts = ("sparse",)  # a user's Adam that refuses dense gradients is judged, and ERRORs
+
     def __init__(self, spec: str) -> None:
         # Decided before the user's module runs: code under test that hides torch at import time
         # (``sys.modules["torch"] = None``) must not make its own run "unavailable here" and skipped.

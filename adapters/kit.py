@@ -29,7 +29,6 @@ the run is normalised by ``dtype_name`` (numpy/torch/jax/mindspore dtype objects
 from __future__ import annotations
 
 import abc
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +49,7 @@ from conformance.cases import (
 )
 from conformance.dtypes import FORMATS, NAMES
 
-from . import base, lr_port
+from . import lr_port
 from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Support, Unsupported, raised
 
 DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "use_locking": False,
@@ -373,25 +372,21 @@ class KitAdapter(Adapter):
     def _ls(self, plan: Plan) -> float:
         return float(plan.case.hyperparameters().get("loss_scale", 1.0)) if self.emulate_loss_scale else 1.0
 
-    def _declined(self, e: BaseException) -> bool:
-        """A NoCounterpart raised by the kit or by this adapter's own code (its class's files) is a decline;
-        raised from the library under test (a frame anywhere else), it is the library's raise."""
-        files = (getattr(sys.modules.get(k.__module__), "__file__", None) for k in type(self).__mro__)
-        return isinstance(e, NoCounterpart) and base.declined_by_adapter(e, *(f for f in files if f))
-
     def run(self, case: Case) -> Outcome:
         if case.dtype not in self.dtypes:
             return Unsupported(f"{self.name} does not run {case.dtype}")
         if case.kind == "steps" and self.sparse == "unsupported" and any(case.is_sparse(n) for n in case.names):
             return Unsupported(f"{self.name}: no sparse gradients")
-        try:
+        try:  # the adapter's plan (override ``plan`` to decline more): the library has not run yet
             plan = self.plan(case)
+        except NoCounterpart as e:
+            return Unsupported(str(e))
         except Exception as e:
-            return Unsupported(str(e)) if self._declined(e) else raised(e, "construct")
-        try:
+            return raised(e, "construct")
+        try:  # the library runs from here: whatever it raises, NoCounterpart included, is its raise
             opt = self.construct(plan)
         except Exception as e:
-            return Unsupported(str(e)) if self._declined(e) else raised(e, "construct")
+            return raised(e, "construct")
         if case.kind == "construct":
             return Ran([], {})
         return self._steps(plan, opt)

@@ -87,7 +87,7 @@ from conformance.cases import (
 )
 from conformance.dtypes import FORMATS
 
-from . import base, lr_port
+from . import lr_port
 from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, cpu_device, raised
 
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
@@ -149,11 +149,6 @@ class NoCounterpart(Exception):
 
 
 # ---- learning rates: what a user hands optax as learning_rate ---------------------------------------
-
-def _declined(e: BaseException) -> bool:
-    """The adapter's own NoCounterpart; the same exception raised by the factory under test is a raise."""
-    return isinstance(e, NoCounterpart) and base.declined_by_adapter(e)
-
 
 def sequence_schedule(values: Any) -> Callable[[Any], Any]:
     """A 1-d lr sequence as optax users write it: index by count (JAX clamps past the end)."""
@@ -630,8 +625,10 @@ class OptaxAdapter(Adapter):
             p = plan(case, self.platform, case.num_steps, literal_values=not self.injectable(),
                      nesterov_ok=self.accepts_nesterov())
             hp0 = p.hyper(case.num_steps) if self.injectable() else p.literal_hyper()
-        except Exception as e:  # NoCounterpart is a decline only where the adapter raised it, not the factory
-            return Unsupported(str(e)) if _declined(e) else raised(e, "construct")
+        except NoCounterpart as e:  # the adapter's plan: the factory has not run yet
+            return Unsupported(str(e))
+        except Exception as e:
+            return raised(e, "construct")
         real = {canonical(k): e.name for k, e in enumerate(p.layout.entries)}  # compiled name -> case name
         values = case.param_values()
         t = FORMATS[case.dtype].np_type
@@ -684,12 +681,17 @@ class OptaxAdapter(Adapter):
         except Exception as e:
             return Unsupported(f"malformed groups ({type(e).__name__}); optax has no parameter groups")
         values = case.param_values()
-        try:
+        try:  # what the adapter declines is found before the factory runs; from then on, a raise is a raise
+            p = plan(case, self.platform, 1, literal_values=True, nesterov_ok=self.accepts_nesterov())
+            layout, hp = p.layout, p.literal_hyper()
+        except NoCounterpart as e:
+            return Unsupported(str(e))
+        except Exception as e:
+            return raised(e, "construct")
+        try:  # NoCounterpart included: the factory under test raising the adapter's decline is a raise
             with jax.default_device(self.device()):
                 t = FORMATS[case.dtype].np_type  # the arrays jnp.asarray(v, dtype) makes, by a transfer
                 arrays = {n: jax.device_put(np.asarray(v).astype(t)) for n, v in values.items()}
-                p = plan(case, self.platform, 1, literal_values=True, nesterov_ok=self.accepts_nesterov())
-                layout, hp = p.layout, p.literal_hyper()
                 if raw is not None:  # the params argument as given: a pytree optax walks
                     params = bind_params(raw, arrays, lambda v: v)
                     layout = layout._replace(entries=(), n_labels=1)
@@ -699,7 +701,7 @@ class OptaxAdapter(Adapter):
                     tx = build_tx(self.factory(), layout, hp)
                 state = jax.eval_shape(lambda: tx.init(params))
         except Exception as e:
-            return Unsupported(str(e)) if _declined(e) else raised(e, "construct")
+            return raised(e, "construct")
 
         def first_update(state: Any) -> Any:
             grads = jax.tree.map(jnp.ones_like, params)

@@ -36,8 +36,8 @@ from conformance.cases import (
 )
 from conformance.dtypes import NAMES
 
-from . import base, lr_port
-from .base import Adapter, AdapterInfo, Outcome, Ran, StepState, Support, Unsupported, cpu_device, raised
+from . import lr_port
+from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Support, Unsupported, cpu_device, raised
 
 VARIANTS: dict[str, dict[str, bool]] = {"single": {"foreach": False}, "foreach": {"foreach": True},
                                         "fused": {"fused": True}}
@@ -164,6 +164,10 @@ class TorchOptimizerAdapter(Adapter):
     takes_weight_decay: bool = True
     nesterov_kwarg: str | None = None
     description: str = ""
+    # Layouts a probe may find refused by design. A user's class may refuse sparse gradients (as
+    # torch.optim.Adam does: SPR-* are then UNSUPPORTED) but not dense ones: the spec's update rules are
+    # judged on dense gradients, and a class that could decline them all would be green untested.
+    refusable_layouts: tuple[str, ...] = ("dense", "sparse")
 
     def optimizer_class(self) -> Any:
         raise NotImplementedError
@@ -191,13 +195,14 @@ class TorchOptimizerAdapter(Adapter):
 
     @functools.cached_property
     def refused_layouts(self) -> dict[str, str]:
-        """Gradient layouts ("dense", "sparse") a float32 probe step refuses, with torch's message: the
-        class's design (torch.optim.Adam takes no sparse gradient, SparseAdam no dense one). A class that
-        refuses both is broken, not a design: nothing is declared refused, and its cases run and ERROR."""
+        """Gradient layouts (of ``refusable_layouts``) a float32 probe step refuses, with torch's message:
+        the class's design (torch.optim.Adam takes no sparse gradient, SparseAdam no dense one). A class that
+        refuses both is broken, not a design: nothing is declared refused, and its cases run and ERROR.
+        The design is held to every case (``_run``): a class that takes a refused layout is an ERROR."""
         out: dict[str, str] = {}
         if not self._backend()[0]:
             return out
-        for layout in ("dense", "sparse"):
+        for layout in self.refusable_layouts:
             err = self._probe("float32", layout)
             if err:
                 out[layout] = err
@@ -301,8 +306,8 @@ class TorchOptimizerAdapter(Adapter):
     def run(self, case: Case) -> Outcome:
         try:
             return self._run(case)
-        except Skip as e:  # the adapter's own decline -- or the class under test raising it: then a raise
-            return Unsupported(str(e)) if base.declined_by_adapter(e) else raised(e, "step")
+        except Skip as e:  # declines are returned before the class runs; one escaping from its code is a raise
+            return raised(e, "step")
 
     def _run(self, case: Case) -> Outcome:
         out = self._run_one(case)
@@ -312,12 +317,9 @@ class TorchOptimizerAdapter(Adapter):
             probe = with_layout(case, layout)
             if probe is None:
                 continue
-            try:
-                again = self._run_one(probe)
-            except Skip:
-                continue
-            if isinstance(again, Ran):
-                return base.Raised("InconsistentRefusal", f"the probe step refused {layout} gradients "
+            again = self._run_one(probe)  # a refused layout's step that runs comes back as InconsistentRefusal
+            if isinstance(again, Ran) or (isinstance(again, Raised) and again.type == "InconsistentRefusal"):
+                return Raised("InconsistentRefusal", f"the probe step refused {layout} gradients "
                               f"({self.refused_layouts[layout]}), but this case's first update with its gradients "
                               f"made {layout} ran: a layout refused by design must be refused every time", "step", 0)
         return out
@@ -328,15 +330,27 @@ class TorchOptimizerAdapter(Adapter):
         if case.kind == "steps":  # a layout the probe saw refused is still put to the class: refused every time
             layouts = {"sparse" if case.is_sparse(n) else "dense" for n in case.names}
             refused = sorted(layouts & set(self.refused_layouts))
-        hyper = {**DEFAULTS, **case.hyperparameters()}
-        kwargs, lr_fn = self._constructor_kwargs(hyper, case.kind)
-        params = {n: torch.nn.Parameter(to_tensor(x, case.dtype, self.device))
-                  for n, x in case.param_values().items()}
-        raw = case.raw_params_arg()
-        if raw is not None:
-            arg, group_lr, gc = _map_raw(raw, params), [], {}
-        else:
-            arg, group_lr, gc = self._groups(case, params, hyper["weight_decay"])
+        # Everything the adapter declines is found here, before the class under test runs at all: from its
+        # constructor on, every exception is the implementation's (an implementation must not be able to
+        # decline the cases it would fail by raising the adapter's Skip, from its own code or through
+        # objects it hands the adapter).
+        try:
+            hyper = {**DEFAULTS, **case.hyperparameters()}
+            kwargs, lr_fn = self._constructor_kwargs(hyper, case.kind)
+            params = {n: torch.nn.Parameter(to_tensor(x, case.dtype, self.device))
+                      for n, x in case.param_values().items()}
+            raw = case.raw_params_arg()
+            if raw is not None:
+                arg, group_lr, gc = _map_raw(raw, params), [], {}
+            else:
+                arg, group_lr, gc = self._groups(case, params, hyper["weight_decay"])
+            steps = case.num_steps if case.kind == "steps" else 0
+            lrs = [None if fn is None else [fn(i) for i in range(steps)] for fn in (lr_fn, *group_lr)
+                   if fn is not INHERIT]  # every update's lr, evaluated now (a sequence's end is a Skip)
+            _check_sparse_centralization(case, gc)
+        except Skip as e:
+            return Unsupported(str(e))
+        table = dict(zip((fn for fn in (lr_fn, *group_lr) if fn is not INHERIT), lrs))
         try:
             opt = self.optimizer_class()(arg, **kwargs)
         except Exception as e:
@@ -345,8 +359,12 @@ class TorchOptimizerAdapter(Adapter):
             return raised(e, "construct")
         if case.kind == "construct":
             return Ran([], {})
-        lr_fns = [lr_fn if fn is INHERIT else fn for fn in group_lr] or [lr_fn] * len(opt.param_groups)
-        return self._steps(case, opt, params, lr_fns, gc, hyper["loss_scale"])
+        try:
+            lr_values = ([table[lr_fn if fn is INHERIT else fn] for fn in group_lr]
+                         or [table[lr_fn]] * len(opt.param_groups))
+        except Exception as e:
+            return raised(e, "construct")
+        return self._steps(case, opt, params, lr_values, gc, hyper["loss_scale"])
 
     def _constructor_kwargs(self, h: dict[str, Any], kind: str) -> tuple[dict[str, Any], LrFn | None]:
         """torch keyword arguments; Skip for what torch has no argument for."""
@@ -413,19 +431,17 @@ class TorchOptimizerAdapter(Adapter):
             fns.append(fn)
         return out, fns, gc
 
-    def _steps(self, case: Case, opt: Any, params: dict[str, Any], lr_fns: list[LrFn | None],
+    def _steps(self, case: Case, opt: Any, params: dict[str, Any], lr_values: list[list[Any] | None],
                gc: dict[str, float], loss_scale: float) -> Outcome:
         steps = []
         for i in range(case.num_steps):
             grads = case.gradients(i)
-            for group, fn in zip(opt.param_groups, lr_fns):
-                if fn is not None:
-                    group["lr"] = fn(i)
-            try:
+            try:  # param_groups and state are the class's objects: whatever they raise, Skip included, is its
+                for group, values in zip(opt.param_groups, lr_values):
+                    if values is not None:
+                        group["lr"] = values[i]
                 for n, p in params.items():
                     p.grad = self._gradient(grads[n], case.dtype, loss_scale, gc.get(n), p)
-            except Skip:
-                raise
             except Exception as e:
                 return raised(e, "step", i)
             layouts = {"sparse" if isinstance(g, SparseGrad) else "dense" for g in grads.values()}
@@ -437,10 +453,13 @@ class TorchOptimizerAdapter(Adapter):
                     return Unsupported(f"{refused[0]} gradients refused: {_one_line(e)}")
                 return raised(e, "step", i)
             if refused:  # the probe's refusal was not a design: the class takes these gradients after all
-                return base.Raised("InconsistentRefusal", f"the probe step refused {refused[0]} gradients "
+                return Raised("InconsistentRefusal", f"the probe step refused {refused[0]} gradients "
                               f"({self.refused_layouts[refused[0]]}), but update {i} with {refused[0]} gradients "
                               "ran: a layout refused by design must be refused every time", "step", i)
-            steps.append({n: self._state(opt, p) for n, p in params.items()})
+            try:
+                steps.append({n: self._state(opt, p) for n, p in params.items()})
+            except Exception as e:
+                return raised(e, "step", i)
         return Ran(steps, {n: str(p.dtype).removeprefix("torch.") for n, p in params.items()})
 
     def _gradient(self, g: np.ndarray | SparseGrad, dtype: str, loss_scale: float, gc_decay: float | None,
@@ -449,9 +468,6 @@ class TorchOptimizerAdapter(Adapter):
         in a centralized group (``gc_decay`` not None) the spec's whole decay-centralize-divide chain."""
         torch = _torch()
         if isinstance(g, SparseGrad):
-            if gc_decay is not None and (_qualifies_for_gc(g.dense_shape) or gc_decay):
-                raise Skip("grad_centralization of a sparse gradient: torch cannot centralize (or decay) a "
-                           "sparse COO gradient without densifying it")
             values = to_tensor(g.values, dtype, self.device)
             if loss_scale != 1.0:
                 values = values / loss_scale
@@ -488,6 +504,15 @@ def with_layout(case: Case, layout: str) -> Case | None:
         else:
             out[name] = case.grads[0][name]
     return dataclasses.replace(case, grads=(out,)) if changed else None
+
+
+def _check_sparse_centralization(case: Case, gc: dict[str, float]) -> None:
+    """Skip a case whose centralized group gets a sparse gradient (found before the class runs)."""
+    for i in range(case.num_steps if case.kind == "steps" else 0):
+        for n, g in case.gradients(i).items():
+            if isinstance(g, SparseGrad) and n in gc and (_qualifies_for_gc(g.dense_shape) or gc[n]):
+                raise Skip("grad_centralization of a sparse gradient: torch cannot centralize (or decay) a "
+                           "sparse COO gradient without densifying it")
 
 
 def _map_raw(value: Any, params: dict[str, Any]) -> Any:

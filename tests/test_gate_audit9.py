@@ -90,29 +90,35 @@ def test_replay_refuses_a_misspelt_module_in_one_line(cli: Any) -> None:
     assert "no module named 'no_such_pkg_w9'" in cli.usage_error(proc)
 
 
-# ---- a red team (wave 9): an implementation declining the cases it would fail ----------------------------
+# ---- red teams (wave 9): an implementation declining the cases it would fail ----------------------------
 
 DODGERS = '''
+from concurrent.futures import Future
+
 import torch
 from adapters.torch_adam import Skip
 from conformance.zoo.faithful_torch import FaithfulAdam
 
-_calls = [0]
+_calls = {"dense": 0, "sparse": 0}
 
 
-def _dense(opt):
-    return any(p.grad is not None and not p.grad.is_sparse for g in opt.param_groups for p in g["params"])
+def _layout(opt):
+    for g in opt.param_groups:
+        for p in g["params"]:
+            if p.grad is not None:
+                return "sparse" if p.grad.is_sparse else "dense"
+    return None
 
 
 class DenseDodger(FaithfulAdam):
-    """Refuses only the first dense step it is ever asked (the adapter's probe); then plain SGD (wrong)."""
+    """Refuses only the first dense step it is ever asked; then plain SGD (wrong)."""
 
     @torch.no_grad()
     def step(self, closure=None):
-        _calls[0] += 1
-        if _calls[0] == 1 and _dense(self):
-            raise RuntimeError("dense gradients are not supported, use sparse")
-        if _dense(self):
+        if _layout(self) == "dense":
+            _calls["dense"] += 1
+            if _calls["dense"] == 1:
+                raise RuntimeError("dense gradients are not supported, use sparse")
             for g in self.param_groups:
                 for p in g["params"]:
                     if p.grad is not None:
@@ -121,14 +127,27 @@ class DenseDodger(FaithfulAdam):
         return super().step(closure)
 
 
-class SelectiveRefuser(FaithfulAdam):
-    """Refuses dense gradients in the probe and wherever weight decay is asked; Adam elsewhere."""
+class SparseDodger(FaithfulAdam):
+    """Refuses only the first sparse step (the adapter's probe): SPR-* would be declared refused."""
 
     @torch.no_grad()
     def step(self, closure=None):
-        _calls[0] += 1
-        if _dense(self) and (_calls[0] == 1 or any(g["weight_decay"] for g in self.param_groups)):
-            raise RuntimeError("dense gradients are not supported")
+        if _layout(self) == "sparse":
+            _calls["sparse"] += 1
+            if _calls["sparse"] == 1:
+                raise RuntimeError("sparse gradients are not supported")
+        return super().step(closure)
+
+
+class SelectiveRefuser(FaithfulAdam):
+    """Refuses sparse gradients in the probe and wherever weight decay is asked; Adam elsewhere."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        if _layout(self) == "sparse":
+            _calls["sparse"] += 1
+            if _calls["sparse"] == 1 or any(g["weight_decay"] for g in self.param_groups):
+                raise RuntimeError("sparse gradients are not supported")
         return super().step(closure)
 
 
@@ -142,7 +161,7 @@ class SkipDodger(FaithfulAdam):
         return super().step(closure)
 
 
-class SkipInState(FaithfulAdam):
+class SkipInGroups(FaithfulAdam):
     """Raises the adapter's Skip when the adapter reads its param_groups (not from step())."""
 
     @property
@@ -155,6 +174,26 @@ class SkipInState(FaithfulAdam):
     def param_groups(self, value):
         self.__dict__["_groups"] = value
         self._armed = True
+
+
+class _State(dict):
+    pass
+
+
+class SkipThroughTheStdlib(FaithfulAdam):
+    """Hands the adapter a state whose ``get`` is a Future's ``result``: the stdlib raises the Skip."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        super().step(closure)
+        if any(g["weight_decay"] for g in self.param_groups):
+            fut = Future()
+            fut.set_exception(Skip("weight_decay: no counterpart"))
+            for g in self.param_groups:
+                for p in g["params"]:
+                    st = _State(self.state[p])
+                    st.get = fut.result
+                    self.state[p] = st
 '''
 
 
@@ -180,45 +219,52 @@ def _dense_case(hyper: dict[str, Any]) -> Any:
                 tuple({"w": {"dense": [0.1 * (i + 1), -0.2]}} for i in range(2)), "a dense case")
 
 
+def test_a_users_class_cannot_refuse_dense_gradients_by_design(dodgers: Path) -> None:
+    from adapters.base import Raised, Ran
+    a = _torch_user("DenseDodger")
+    assert "dense" not in a.refused_layouts  # no dense probe for a user's class: its dense cases are judged
+    first, second = a.run(_dense_case({"learning_rate": 0.1})), a.run(_dense_case({"learning_rate": 0.1}))
+    assert isinstance(first, Raised) and isinstance(second, Ran), (first, second)
+
+
 def test_a_probe_refusal_that_is_not_kept_is_an_error(dodgers: Path) -> None:
     from adapters.base import Raised
-    a = _torch_user("DenseDodger")
-    assert "dense" in a.refused_layouts  # the probe was refused ...
-    out = a.run(_dense_case({"learning_rate": 0.1}))
-    assert isinstance(out, Raised) and out.type == "InconsistentRefusal", out  # ... and the case was not
-
-
-def test_a_selective_refusal_cannot_hide_the_cases_it_would_fail(dodgers: Path) -> None:
-    from adapters.base import Raised, Unsupported
-    a = _torch_user("SelectiveRefuser")
-    assert isinstance(a.run(_dense_case({"learning_rate": 0.1, "weight_decay": 0.1})), Unsupported)
-    out = a.run(_dense_case({"learning_rate": 0.1}))  # a dense case it takes: the refusal was no design
+    a = _torch_user("SparseDodger")
+    assert "sparse" in a.refused_layouts  # the probe was refused ...
+    out = a.run(_dense_case({"learning_rate": 0.1}))  # ... and this case's gradients, made sparse, were not
     assert isinstance(out, Raised) and out.type == "InconsistentRefusal", out
 
 
-def test_the_adapters_own_decline_raised_by_the_class_is_a_raise(dodgers: Path) -> None:
+def test_a_selective_refusal_cannot_hide_the_cases_it_would_fail(dodgers: Path) -> None:
     from adapters.base import Raised, Ran
-    for cls in ("SkipDodger", "SkipInState"):
-        a = _torch_user(cls)
-        assert isinstance(a.run(_dense_case({"learning_rate": 0.1})), Ran)
-        out = a.run(_dense_case({"learning_rate": 0.1, "weight_decay": 0.1}))
-        assert isinstance(out, Raised) and out.type == "Skip", (cls, out)
+    a = _torch_user("SelectiveRefuser")
+    assert isinstance(a.run(_dense_case({"learning_rate": 0.1, "weight_decay": 0.1})), Ran)  # refused, consistently
+    out = a.run(_dense_case({"learning_rate": 0.1}))  # sparse taken here: the refusal was no design
+    assert isinstance(out, Raised) and out.type == "InconsistentRefusal", out
 
 
-def test_a_probe_dodger_is_not_conformant(cli: Any, dodgers: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cls", ["SkipDodger", "SkipInGroups", "SkipThroughTheStdlib"])
+def test_the_adapters_own_decline_raised_by_the_class_is_a_raise(dodgers: Path, cls: str) -> None:
+    from adapters.base import Raised, Ran
+    a = _torch_user(cls)
+    assert isinstance(a.run(_dense_case({"learning_rate": 0.1})), Ran)
+    out = a.run(_dense_case({"learning_rate": 0.1, "weight_decay": 0.1}))
+    assert isinstance(out, Raised) and out.type == "Skip", out
+
+
+def test_a_dense_dodger_is_not_conformant(cli: Any, dodgers: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = cli("run", "--adapter", "torch:dodgers_w9:DenseDodger", "--clauses", "UPD-MOMENTS,SPR-DENSE-EQUIV",
-               "--dtypes", "float32", "--max-examples", 2, "--no-corpus", "--no-shrink", "--quiet", "--out", out)
+    proc = cli("run", "--adapter", "torch:dodgers_w9:DenseDodger", "--clauses", "UPD-MOMENTS", "--dtypes", "float32",
+               "--max-examples", 2, "--no-corpus", "--no-shrink", "--quiet", "--out", out)
     assert proc.returncode == 1, proc.stderr[-2000:]
     recs = cli.records(out)
-    dense = [r for r in recs if r["clauses"][0] == "UPD-MOMENTS"]
-    sparse = [r for r in recs if r["clauses"][0] == "SPR-DENSE-EQUIV"]
-    assert dense and all(r["verdict"] == "UNSUPPORTED" for r in dense)  # declared from the probe ...
-    judged = [r for r in sparse if r["verdict"] != "UNSUPPORTED"]  # (a case also charged to a declared clause is not)
-    assert judged and all(r["verdict"] == "ERROR" and "refused by design" in r["message"] for r in judged), judged[:2]
+    assert recs and all(r["verdict"] in ("FAIL", "ERROR") for r in recs), [r["verdict"] for r in recs]
 
 
-OPTAX_DODGER = '''
+OPTAX_DODGERS = '''
+import inspect
+from unittest import mock
+
 import optax
 from adapters.optax_adam import NoCounterpart
 
@@ -227,10 +273,30 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
     if not 0.0 < b1 < 1.0:  # it would fail the beta refusals: it declines them in the adapter's words instead
         raise NoCounterpart("optax has no counterpart for this argument")
     return optax.adam(learning_rate, b1, b2, eps)
+
+
+def _spec(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+    ...
+
+
+class _Effects:
+    def __iter__(self):
+        return self
+
+    def __next__(self):  # the stdlib's mock raises an exception its side effect returns
+        kw = mocked.call_args.kwargs
+        if not 0.0 < kw.get("b1", 0.9) < 1.0:
+            return NoCounterpart("no counterpart")
+        return optax.adam(**kw)
+
+
+mocked = mock.Mock(spec=_spec, side_effect=_Effects())
+mocked.__signature__ = inspect.signature(_spec)
+mocked.__name__ = "mocked"
 '''
 
 KIT_DODGER = '''
-from adapters.kit import KitAdapter, NoCounterpart
+from adapters.kit import NoCounterpart
 from examples.kit_numpy import TinyAdamAdapter
 import kit_library_w9
 
@@ -238,9 +304,19 @@ import kit_library_w9
 class Declares(TinyAdamAdapter):
     name = "kit-declares"
 
+    def plan(self, case):
+        p = super().plan(case)
+        if p.hyper["beta1"] == 0.0:
+            raise NoCounterpart("the adapter's author says: no beta1=0 in this library")  # a declaration
+        return p
+
+
+class DeclinesInConstruct(TinyAdamAdapter):
+    name = "kit-declines-late"
+
     def construct(self, plan):
         if plan.hyper["beta1"] == 0.0:
-            raise NoCounterpart("the adapter's author says: no beta1=0 in this library")  # a declaration
+            raise NoCounterpart("too late: the library is being built")
         return super().construct(plan)
 
 
@@ -267,18 +343,20 @@ def _beta_refusal(dtype: str = "float32") -> Any:
     return next(c for c in refusals("VAL-BETA-RANGE", dtype) if c.hyperparameters().get("beta1") == 0.0)
 
 
-def test_an_optax_factory_raising_the_adapters_decline_is_a_raise(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fn", ["adam", "mocked"])
+def test_an_optax_factory_raising_the_adapters_decline_is_a_raise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  fn: str) -> None:
     pytest.importorskip("optax")
     from adapters.base import Raised
     from adapters.generic_optax import load
-    (tmp_path / "optax_dodger_w9.py").write_text(OPTAX_DODGER)
+    (tmp_path / "optax_dodgers_w9.py").write_text(OPTAX_DODGERS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    out = load("optax_dodger_w9:adam").run(_beta_refusal())
+    sys.modules.pop("optax_dodgers_w9", None)
+    out = load(f"optax_dodgers_w9:{fn}").run(_beta_refusal())
     assert isinstance(out, Raised) and out.type == "NoCounterpart", out
 
 
-def test_a_kit_adapter_may_decline_and_its_library_may_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_kit_adapter_declines_in_plan_and_nowhere_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from adapters.base import Raised, Unsupported
     (tmp_path / "kit_dodger_w9.py").write_text(KIT_DODGER)
     (tmp_path / "kit_library_w9.py").write_text(KIT_LIBRARY)
@@ -287,8 +365,9 @@ def test_a_kit_adapter_may_decline_and_its_library_may_not(tmp_path: Path, monke
     import kit_dodger_w9
     case = _beta_refusal("float64")
     assert isinstance(kit_dodger_w9.Declares().run(case), Unsupported)
-    out = kit_dodger_w9.LibraryDeclines().run(case)
-    assert isinstance(out, Raised) and out.type == "NoCounterpart", out
+    for late in (kit_dodger_w9.DeclinesInConstruct(), kit_dodger_w9.LibraryDeclines()):
+        out = late.run(case)
+        assert isinstance(out, Raised) and out.type == "NoCounterpart", out
 
 
 HIDES_TORCH = '''
