@@ -66,6 +66,22 @@ class NoCounterpart(Exception):
     """The case needs something the library cannot express: the case becomes Unsupported with this reason."""
 
 
+class LibraryRaised(Exception):
+    """What a library hook (``make_param``, ``value_for``) raised while the kit planned a case: the library's
+    raise, ``NoCounterpart`` included -- never the adapter's decline."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+def _library(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as e:
+        raise LibraryRaised(e) from None
+
+
 def merged_hyperparameters(case: Case) -> dict[str, Any]:
     """nn.Adam's defaults with the case's keys on top (a case holds only the keys it sets)."""
     return {**DEFAULTS, **case.hyperparameters()}
@@ -336,9 +352,9 @@ class KitAdapter(Adapter):
         if h["use_locking"] is not False:
             raise NoCounterpart(f"use_locking={h['use_locking']!r}: the library has no use_locking")
         lr = learning_rate(h["learning_rate"])
-        hyper = {k: self.value_for(h[k]) for k in self.kwarg_names}
+        hyper = {k: _library(self.value_for, h[k]) for k in self.kwarg_names}
         if self.lr_mode == "values":
-            hyper["learning_rate"] = lr.at(0) if lr.kind != "literal" else self.value_for(lr.value)
+            hyper["learning_rate"] = lr.at(0) if lr.kind != "literal" else _library(self.value_for, lr.value)
         raw = case.raw_params_arg()
         if raw is not None and isinstance(raw, (list, tuple, IterValue)) and not isinstance(raw, ParamRef):
             items = raw.items if isinstance(raw, IterValue) else raw
@@ -351,8 +367,8 @@ class KitAdapter(Adapter):
         except Exception as e:  # malformed groups of a validation case: groups are the kit's data
             raise NoCounterpart(f"malformed parameter groups ({type(e).__name__}) are the kit's data, not the "
                                 "library's argument") from None
-        objects = {p.name: self.make_param(p.name, p.value, case.dtype) for p in params}
-        mapped = None if raw is None else self.value_for(raw, objects)
+        objects = {p.name: _library(self.make_param, p.name, p.value, case.dtype) for p in params}
+        mapped = None if raw is None else _library(self.value_for, raw, objects)
         return Plan(case, case.dtype, hyper, lr, params, objects, mapped)
 
     def gradient(self, plan: Plan, p: ParamPlan, g: Any, w: np.ndarray) -> Any:
@@ -377,8 +393,10 @@ class KitAdapter(Adapter):
             return Unsupported(f"{self.name} does not run {case.dtype}")
         if case.kind == "steps" and self.sparse == "unsupported" and any(case.is_sparse(n) for n in case.names):
             return Unsupported(f"{self.name}: no sparse gradients")
-        try:  # the adapter's plan (override ``plan`` to decline more): the library has not run yet
+        try:  # the adapter's plan (override ``plan`` to decline more); make_param / value_for are the library's
             plan = self.plan(case)
+        except LibraryRaised as e:
+            return raised(e.exc, "construct")
         except NoCounterpart as e:
             return Unsupported(str(e))
         except Exception as e:

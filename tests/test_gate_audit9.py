@@ -538,3 +538,36 @@ def test_a_catch_all_baseline_entry_is_said_in_the_warnings(tmp_path: Path) -> N
     _, warns = bl.problems(bl.load(path))
     said = [w for w in warns if "of every clause of every adapter" in w]
     assert len(said) == 1 and "#1" in said[0], warns
+
+
+KIT_PARAM_DODGER = '''
+import numpy as np
+from adapters.kit import NoCounterpart
+from examples.kit_numpy import TinyAdamAdapter, TinyParam
+
+
+class PickyParam(TinyParam):
+    """The library's parameter type: it declines float32 values in the kit's words."""
+
+    def __init__(self, name, value):
+        if value.dtype == np.float32:
+            raise NoCounterpart("tensors are not supported here")
+        super().__init__(name, value)
+
+
+class PickyAdapter(TinyAdamAdapter):
+    name = "kit-picky-param"
+
+    def make_param(self, name, value, dtype):
+        return PickyParam(name, value.astype(dtype))
+'''
+
+
+def test_a_kit_librarys_parameter_type_cannot_decline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.base import Raised
+    (tmp_path / "kit_param_dodger_w9.py").write_text(KIT_PARAM_DODGER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    import kit_param_dodger_w9
+    out = kit_param_dodger_w9.PickyAdapter().run(_dense_case({"learning_rate": 0.1}))
+    assert isinstance(out, Raised) and out.type == "NoCounterpart" and out.stage == "construct", out
