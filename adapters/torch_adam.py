@@ -39,6 +39,7 @@ from conformance.dtypes import NAMES
 from . import lr_port
 from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Support, Unsupported, cpu_device, raised
 
+INCONSISTENT = "InconsistentRefusal"  # a layout the probe saw refused, taken by a case
 VARIANTS: dict[str, dict[str, bool]] = {"single": {"foreach": False}, "foreach": {"foreach": True},
                                         "fused": {"fused": True}}
 DEFAULTS: dict[str, Any] = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "use_locking": False,
@@ -317,12 +318,14 @@ class TorchOptimizerAdapter(Adapter):
             probe = with_layout(case, layout)
             if probe is None:
                 continue
-            again = self._run_one(probe)  # a refused layout's step that runs comes back as InconsistentRefusal
-            if isinstance(again, Ran) or (isinstance(again, Raised) and again.type == "InconsistentRefusal"):
-                return Raised("InconsistentRefusal", f"the probe step refused {layout} gradients "
-                              f"({self.refused_layouts[layout]}), but this case's first update with its gradients "
-                              f"made {layout} ran: a layout refused by design must be refused every time", "step", 0)
+            again = self._run_one(probe)  # holds a refused layout: a step that runs is an InconsistentRefusal
+            if isinstance(again, Raised) and again.type == INCONSISTENT:
+                return self._inconsistent(layout, f"this case's first update with its gradients made {layout}", 0)
         return out
+
+    def _inconsistent(self, layout: str, what: str, step: int) -> Raised:
+        return Raised(INCONSISTENT, f"the probe step refused {layout} gradients ({self.refused_layouts[layout]}), "
+                      f"but {what} ran: a layout refused by design must be refused every time", "step", step)
 
     def _run_one(self, case: Case) -> Outcome:
         torch = _torch()
@@ -345,12 +348,11 @@ class TorchOptimizerAdapter(Adapter):
             else:
                 arg, group_lr, gc = self._groups(case, params, hyper["weight_decay"])
             steps = case.num_steps if case.kind == "steps" else 0
-            lrs = [None if fn is None else [fn(i) for i in range(steps)] for fn in (lr_fn, *group_lr)
-                   if fn is not INHERIT]  # every update's lr, evaluated now (a sequence's end is a Skip)
+            table = {fn: None if fn is None else [fn(i) for i in range(steps)]  # every update's lr, now (a
+                     for fn in (lr_fn, *group_lr) if fn is not INHERIT}         # sequence's end is a Skip)
             _check_sparse_centralization(case, gc)
         except Skip as e:
             return Unsupported(str(e))
-        table = dict(zip((fn for fn in (lr_fn, *group_lr) if fn is not INHERIT), lrs))
         try:
             opt = self.optimizer_class()(arg, **kwargs)
         except Exception as e:
@@ -453,9 +455,7 @@ class TorchOptimizerAdapter(Adapter):
                     return Unsupported(f"{refused[0]} gradients refused: {_one_line(e)}")
                 return raised(e, "step", i)
             if refused:  # the probe's refusal was not a design: the class takes these gradients after all
-                return Raised("InconsistentRefusal", f"the probe step refused {refused[0]} gradients "
-                              f"({self.refused_layouts[refused[0]]}), but update {i} with {refused[0]} gradients "
-                              "ran: a layout refused by design must be refused every time", "step", i)
+                return self._inconsistent(refused[0], f"update {i} with {refused[0]} gradients", i)
             try:
                 steps.append({n: self._state(opt, p) for n, p in params.items()})
             except Exception as e:
@@ -508,6 +508,8 @@ def with_layout(case: Case, layout: str) -> Case | None:
 
 def _check_sparse_centralization(case: Case, gc: dict[str, float]) -> None:
     """Skip a case whose centralized group gets a sparse gradient (found before the class runs)."""
+    if not gc or not any(case.is_sparse(n) for n in gc):  # most cases: no gradient to decode twice
+        return
     for i in range(case.num_steps if case.kind == "steps" else 0):
         for n, g in case.gradients(i).items():
             if isinstance(g, SparseGrad) and n in gc and (_qualifies_for_gc(g.dense_shape) or gc[n]):

@@ -155,6 +155,13 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:60] + "..."
 
 
+def _check_fields(obj: dict[str, Any], fields: dict[str, str], where: str) -> None:
+    for key, kind in fields.items():
+        if key in obj and not _is(kind, obj[key]):
+            raise ValueError(f"{where}{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
+                             f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
+
+
 def check_record(obj: Any) -> dict[str, Any]:
     """``obj`` if it is a record this suite can have written; else ValueError saying what is wrong."""
     if not isinstance(obj, dict):
@@ -162,10 +169,7 @@ def check_record(obj: Any) -> dict[str, Any]:
     for key in REQUIRED:
         if key not in obj:
             raise ValueError(f"record lacks {key!r}")
-    for key, kind in (*REQUIRED.items(), *OPTIONAL.items()):
-        if key in obj and not _is(kind, obj[key]):
-            raise ValueError(f"{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
-                             f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
+    _check_fields(obj, {**REQUIRED, **OPTIONAL}, "")
     if obj["dtype"] not in DTYPES:
         raise ValueError(f"unknown dtype {_short(obj['dtype'])}; expected one of {', '.join(DTYPES)}")
     if obj["verdict"] not in VERDICTS:
@@ -294,13 +298,6 @@ META_FIELDS: dict[str, str] = {
 GATE_FIELDS: dict[str, str] = {"exit_code": "int", "problems": "strs", "warnings": "strs"}
 ADAPTER_FIELDS: dict[str, str] = {"info": "dict?", "cases_run": "num?", "seconds": "num?", "compilations": "int?"}
 INFO_FIELDS: dict[str, str] = {"versions": "dict?", "dtypes": "strs?", "support": "dict?", "notes": "dict?"}
-
-
-def _check_fields(obj: dict[str, Any], fields: dict[str, str], where: str) -> None:
-    for key, kind in fields.items():
-        if key in obj and not _is(kind, obj[key]):
-            raise ValueError(f"{where}{key!r} must be {_TYPE_WORDS[kind.rstrip('?')]}"
-                             f"{' or null' if kind.endswith('?') else ''}, got {_short(obj[key])}")
 
 
 def check_meta(obj: Any) -> dict[str, Any]:
