@@ -9,6 +9,7 @@ user would (extra param groups, a divided gradient, an lr set each step) is EMUL
 from __future__ import annotations
 
 import abc
+import builtins
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,10 +103,21 @@ def cpu_device() -> str:
     return f"CPU ({platform.machine()})"
 
 
+def exception_name(exc: BaseException) -> str:
+    """The name a raise is recorded and judged by: a builtin exception's own name ("ValueError"); any other
+    class its module and qualified name ("torch.OutOfMemoryError"), so that a class merely *named*
+    ValueError -- ``type("ValueError", (Exception,), {})``, its ``__module__`` set to "builtins" even --
+    is never taken for the builtin the spec names."""
+    cls = type(exc)
+    if getattr(builtins, cls.__name__, None) is cls:
+        return cls.__name__
+    return f"{cls.__module__!s}.{cls.__qualname__}"
+
+
 def raised(exc: BaseException, stage: str, step: int | None = None) -> Raised:
-    """The record of an exception, one line of its message."""
+    """The record of an exception (named by ``exception_name``), one line of its message."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return Raised(type(exc).__name__, msg[:500], stage, step)
+    return Raised(exception_name(exc), msg[:500], stage, step)
 
 
 def import_user_object(spec: str, kind: str, what: str) -> tuple[str, Any]:

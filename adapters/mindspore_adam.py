@@ -49,7 +49,7 @@ from conformance.cases import (
     TensorValue,
 )
 
-from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Unsupported, cpu_device, raised
+from .base import Adapter, AdapterInfo, Outcome, Raised, Ran, StepState, Unsupported, cpu_device, exception_name, raised
 
 _PROBE_DTYPES = ("float64", "float32", "float16", "bfloat16")
 _CACHE_MAX = 256  # compiled optimizers kept; each holds a small graph
@@ -138,7 +138,7 @@ def _raised(exc: BaseException, stage: str, step: int | None = None) -> Raised:
         text = line.strip()
         if not text or set(text) <= {"-"} or (text.startswith("- ") and text.endswith(":")):
             continue
-        return Raised(type(exc).__name__, text[:500], stage, step)
+        return Raised(exception_name(exc), text[:500], stage, step)
     return raised(exc, stage, step)
 
 

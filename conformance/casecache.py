@@ -8,7 +8,10 @@ strategies and whatever they build on: any edit gives a new key, so a stale set 
 
 The cache holds case JSON only -- never pickles -- and every case is re-validated by the loader
 (``cases.from_json``: its ``id`` must match its content) when read back, so a corrupted or tampered
-cache file costs a regeneration, never a wrong case.
+cache file costs a regeneration, never a wrong case. Dropping cases is another matter (each line left
+is valid): the gate refuses a cache directory where a sandboxed worker may write
+(``gate._check_writable``), and a case set lacking a selected clause in a selected dtype fails the
+run (``runner.coverage_problems``).
 """
 
 from __future__ import annotations

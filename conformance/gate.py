@@ -117,6 +117,8 @@ class RunResult:
     out: Path
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    baseline_problems: list[str] = field(default_factory=list)  # those of ``problems`` the baseline's entries
+    # gave (XPASS, NOT WAIVED, REGRESSION): told apart by identity, never by how their text begins
 
     @property
     def ok(self) -> bool:
@@ -200,25 +202,36 @@ def _writable(cfg: RunConfig) -> list[tuple[str, Path]]:
 
 
 def _check_writable(cfg: RunConfig, out: Path) -> None:
-    """The directories the sandboxed workers may write: real directories, none holding the run's records or
-    its case cache (the sandbox exists so that code under test cannot reach those)."""
+    """No file the gate keeps is where a sandboxed worker may write: not beneath /dev/shm (every worker
+    may write it: ``sandbox.SHARED``) nor beneath or above a --writable directory or the JAX cache.
+
+    Otherwise code under test could rewrite what this run or the next one reads: the case cache (cases
+    dropped, the header count fixed), the baseline (a catch-all waiver), the records in --out, or the
+    code the gate imports. A --writable directory must also be a real directory."""
     import conformance
 
-    named = _writable(cfg)
-    if not named:
-        return
+    from . import sandbox
+
     guarded = [("--out", out.resolve()), ("the working directory", Path.cwd().resolve()),
                ("this package", Path(conformance.__file__).resolve().parent.parent)]
     guarded += [("the import path", Path(d).resolve()) for d in sys.path if d and os.path.isdir(d)]
+    files: dict[str, Path] = {}  # a file the gate reads or writes: its directory must be out of the workers' reach
     for name in ("baseline", "update_baseline", "summary_md"):
         if getattr(cfg, name) is not None:
-            guarded.append((f"--{name.replace('_', '-')}", Path(getattr(cfg, name)).resolve().parent))
+            files[f"--{name.replace('_', '-')}"] = Path(getattr(cfg, name)).resolve()
+            guarded.append((f"--{name.replace('_', '-')}", files[f"--{name.replace('_', '-')}"].parent))
     if cfg.case_cache:
         from .casecache import default_dir
 
         cache = cfg.cache_dir if cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or default_dir()
         guarded.append(("the case cache", Path(cache).resolve()))
-    for what, d in named:
+    for shared in sandbox.SHARED:
+        r = Path(shared).resolve()
+        for label, path in guarded:
+            if path == r or r in path.parents:
+                raise UsageError(f"{label} {files.get(label, path)} is in {shared}, which every sandboxed worker may "
+                                 "write: code under test could rewrite what the gate reads; give a path outside it")
+    for what, d in _writable(cfg):
         _writable_dir(d, what)
         for label, path in guarded:
             r = d.resolve()
@@ -656,6 +669,7 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     judged: dict[tuple[str, str], dict[str, Any]] = {}
     explainer: Explainer | None = None
     writing = False  # results.jsonl is the gate's from here on
+    lost: str | None = None  # why the run's own files could not be written (a full disk), if they could not
     try:
         g0 = time.monotonic()
         if not cfg.explore:  # generation overlaps the workers' start (they import their libraries meanwhile)
@@ -733,6 +747,9 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
             complete = True
         except KeyboardInterrupt:
             _emit(on_event, "warning", "interrupted: finished records are in results.jsonl; continue with --resume")
+        except OSError as e:  # the disk filled (a worker can fill it) or went away: the run ends, judged so far
+            lost = _write_failure(e)
+            _emit(on_event, "warning", lost)
         records = previous + run.records
         timing.update({"judge_seconds": round(run.timing.judge_seconds, 3),
                        "prepare_seconds": round(run.timing.prepare_seconds, 3),
@@ -748,6 +765,9 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     except KeyboardInterrupt:
         _emit(on_event, "warning", "interrupted")
         complete = False
+    except OSError as e:  # shrinking wrote the failing cases onto a full disk, say
+        lost, complete = _write_failure(e), False
+        _emit(on_event, "warning", lost)
     finally:
         if explainer is not None:
             explainer.close()
@@ -758,12 +778,14 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
             else:
                 os.environ[JAX_CACHE_ENV] = saved_env
     wall = time.monotonic() - t0
-    if not cleared:  # interrupted while the workers started: nothing was judged, the previous run stays
+    if not cleared:  # stopped while the workers started: nothing was judged, the previous run stays
         meta = _meta(p, handles, 0, False, wall, timing)
-        meta["gate"] = {"exit_code": EXIT_INTERRUPTED, "problems": problems, "warnings": warnings}
-        return RunResult(EXIT_INTERRUPTED, [], meta, p.out, problems, warnings)
+        code = EXIT_INTERRUPTED if lost is None else EXIT_NONCONFORMANT
+        problems += [lost] if lost is not None else []
+        meta["gate"] = {"exit_code": code, "problems": problems, "warnings": warnings}
+        return RunResult(code, [], meta, p.out, problems, warnings)
     # Workers (and whatever they started) are gone: nothing can touch the files from here on.
-    tampered = writing and not runner.check_file(p.out, records)
+    tampered = writing and lost is None and not runner.check_file(p.out, records)
     if tampered:
         problems.append(f"{RESULTS} was modified while the run held it (code under test?); it was rewritten "
                         "from the gate's own records")
@@ -779,6 +801,7 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     warnings += warns
     problems += gate_fails
     if complete:
+        problems += runner.coverage_problems(all_cases, p.clauses, p.dtypes)
         problems += runner.judged_problems(handles, cases, records)
     if cfg.explore:
         n_new = _save_new_corpus(p.out, records)
@@ -789,9 +812,19 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
         complete = False
         meta["complete"] = False
         warnings.append("interrupted (Ctrl-C or SIGTERM): finished records are in results.jsonl (--resume)")
-    exit_code = EXIT_INTERRUPTED if not complete else (EXIT_NONCONFORMANT if bad or problems else EXIT_OK)
-    meta["gate"] = {"exit_code": exit_code, "problems": problems, "warnings": warnings}
-    write_json(p.out / META, meta)
+    if lost is not None:
+        problems.append(lost)
+    exit_code = EXIT_INTERRUPTED if not complete and lost is None else \
+        (EXIT_NONCONFORMANT if bad or problems else EXIT_OK)
+    meta["gate"] = {"exit_code": exit_code, "problems": problems, "warnings": warnings,
+                    "baseline_problems": gate_fails}
+    try:
+        write_json(p.out / META, meta)
+    except OSError as e:
+        problems.append(_write_failure(e, META))
+        meta["gate"]["exit_code"] = exit_code = EXIT_NONCONFORMANT
+        return RunResult(exit_code, [Record.from_dict(r) for r in records], meta, p.out, problems, warnings,
+                         gate_fails)
     write_reports(p.out, meta, records, problems, warnings, _summary_md(cfg))
     if cfg.update_baseline is not None:
         try:
@@ -799,7 +832,14 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
             _emit(on_event, "note", f"baseline written to {_relative(Path(cfg.update_baseline))}")
         except OSError as e:
             warnings.append(f"could not write the baseline to {cfg.update_baseline}: {e.strerror}")
-    return RunResult(exit_code, [Record.from_dict(r) for r in records], meta, p.out, problems, warnings)
+    return RunResult(exit_code, [Record.from_dict(r) for r in records], meta, p.out, problems, warnings, gate_fails)
+
+
+def _write_failure(e: OSError, what: str | None = None) -> str:
+    """The problem a run that could not write its own files ends with (never green: the records are partial)."""
+    name = what or getattr(e, "filename", None) or RESULTS
+    return (f"the run could not write {_relative(Path(name)) if what is None else name} ({e.strerror or e}), so "
+            "what it wrote is incomplete; free space and run again")
 
 
 def _recharge(records: list[dict[str, Any]], judged: dict[tuple[str, str], dict[str, Any]],

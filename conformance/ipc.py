@@ -37,7 +37,16 @@ class ProtocolError(ValueError):
 # ---- encoding (used in the worker) -----------------------------------------------------------------
 
 def encode(message: dict[str, Any]) -> bytes:
-    """One frame for ``message``; numpy arrays anywhere inside go to the blob as float64 bytes.
+    """One frame for ``message``, as bytes (``encode_parts``, joined)."""
+    return b"".join(encode_parts(message))
+
+
+def encode_parts(message: dict[str, Any]) -> list[bytes | memoryview]:
+    """One frame for ``message`` as the buffers to write in order; arrays go to the blob as float64 bytes.
+
+    A float64 array already contiguous is not copied: its buffer is one of the parts, so the worker
+    writes a large outcome straight from the adapter's memory, and the gate refuses one past its limit
+    on the frame's first bytes (before the worker has built anything the size of the outcome).
 
     A worker's answer (``"type": "result"``, built by ``worker.outcome_to_wire``: every key a str) is
     mostly arrays in small dicts: the C JSON encoder walks it and hands each array (and NumPy scalar) to
@@ -45,7 +54,7 @@ def encode(message: dict[str, Any]) -> bytes:
     starting with "$" (the wire's tags), anything the hook cannot take -- the walk encodes the message
     instead, so the bytes are always the walk's (tests/test_ipc.py holds both to that)."""
     if type(message) is not dict or message.get("type") != "result":
-        return _walk_encode(message)
+        return _walk_encode_parts(message)
     blob = _Blob()
 
     def hook(x: Any) -> Any:
@@ -61,30 +70,35 @@ def encode(message: dict[str, Any]) -> bytes:
             return blob.frame(text)
     except (TypeError, ValueError, RecursionError):
         pass
-    return _walk_encode(message)
+    return _walk_encode_parts(message)
 
 
 class _Blob:
     """A frame's array bytes as they are collected, and the reference each array leaves in the JSON."""
 
     def __init__(self) -> None:
-        self.chunks: list[bytes] = []
+        self.chunks: list[memoryview] = []
         self.size = 0
 
     def ref(self, x: np.ndarray) -> dict[str, Any]:
-        data = np.ascontiguousarray(x, dtype="<f8").tobytes()
+        data = memoryview(np.ascontiguousarray(x, dtype="<f8").reshape(-1).view(np.uint8))  # a view, no copy
         self.chunks.append(data)
         ref = {"$array": ["float64", list(x.shape), self.size]}
-        self.size += len(data)
+        self.size += data.nbytes
         return ref
 
-    def frame(self, text: str) -> bytes:
-        header, data = text.encode(), b"".join(self.chunks)
-        return _HEAD.pack(MAGIC, len(header), len(data)) + header + data
+    def frame(self, text: str) -> list[bytes | memoryview]:
+        header = text.encode()
+        return [_HEAD.pack(MAGIC, len(header), self.size), header, *self.chunks]
 
 
 def _walk_encode(message: dict[str, Any]) -> bytes:
-    """``encode``, by a walk over every value.
+    """``encode``, by the walk alone (tests hold the fast path to it)."""
+    return b"".join(_walk_encode_parts(message))
+
+
+def _walk_encode_parts(message: dict[str, Any]) -> list[bytes | memoryview]:
+    """``encode_parts``, by a walk over every value.
 
     The gate encodes every case it sends, and a case is mostly small dicts and lists of numbers: the
     plain types are looked at first, by exact type, and a list of plain ints and finite floats goes to

@@ -44,7 +44,6 @@ SUITE = "adam-conformance"  # the collector that holds them (and the junit class
 MARK = "adam_conformance"
 BAD = ("FAIL", "ERROR", "XPASS")
 CHARGED = (*BAD, "XFAIL")  # verdicts that count under the clauses they are charged to
-BASELINE_PROBLEM = ("XPASS:", "NOT WAIVED:", "REGRESSION:")  # decided per item from the records instead
 SHOWN = 5  # failing cases listed besides the worst
 
 
@@ -290,8 +289,9 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
     family: dict[str, str] = {}
     wide: list[str] = []
     judged = re.compile(rf"^{re.escape(name)}: judged no (\S+) case")
+    from_baseline = set(result.baseline_problems)  # decided per item from the records instead
     for p in result.problems:
-        if p.startswith(BASELINE_PROBLEM):
+        if p in from_baseline:
             continue
         p = as_plugin_flags(p)
         m = judged.match(p)
@@ -406,7 +406,8 @@ def read_result(out: Path) -> Any:
     meta = json.loads((out / META).read_text(encoding="utf-8"))
     g = meta.get("gate", {})
     return RunResult(int(g.get("exit_code", 1)), [Record.from_dict(r) for r in read_records(out / RESULTS)], meta,
-                     out, list(g.get("problems", [])), list(g.get("warnings", [])))
+                     out, list(g.get("problems", [])), list(g.get("warnings", [])),
+                     list(g.get("baseline_problems", [])))
 
 
 class GateCrashed(Exception):

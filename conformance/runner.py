@@ -499,6 +499,18 @@ def check_file(out: Path, records: Sequence[dict[str, Any]]) -> bool:
         return False
 
 
+def coverage_problems(cases: Sequence[Case], clauses: Sequence[str], dtypes: Sequence[str]) -> list[str]:
+    """Each selected clause has a case in each selected dtype (every generated case set has: a set without is
+    damaged -- a rewritten case cache, say -- and would let a clause pass unjudged)."""
+    held = {(cl, c.dtype) for c in cases for cl in c.clauses}
+    missing = [f"{cl} in {d}" for cl in clauses for d in dtypes if (cl, d) not in held]
+    if not missing:
+        return []
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return [f"the case set has no case of {', '.join(missing[:5])}{more}, so those were never checked (a damaged "
+            "case cache? rerun with --no-case-cache)"]
+
+
 def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
                     records: Sequence[dict[str, Any]]) -> list[str]:
     """Why the run cannot be green although no verdict is bad: no case at all, or adapters that judged nothing.

@@ -113,11 +113,17 @@ def describe(version: int | None = None) -> str:
             f"--writable; {signals}; {limits}")
 
 
+# What every sandboxed worker may write besides its scratch and --writable: POSIX shared memory, which
+# multiprocessing's semaphores and torch's tensor sharing need. The gate keeps none of its own files
+# there (gate._check_writable refuses --out, the baseline, the case cache... beneath it).
+SHARED = ("/dev/shm",)
+
+
 def policy(scratch: Path, writable: Sequence[Path | str] = ()) -> str | None:
     """The policy a worker applies (the value of ``$ADAM_CONFORMANCE_SANDBOX``), or None without Landlock."""
     if abi() <= 0:
         return None
-    dirs = [str(Path(scratch).resolve()), "/dev/shm", *(str(Path(d).resolve()) for d in writable)]
+    dirs = [str(Path(scratch).resolve()), *SHARED, *(str(Path(d).resolve()) for d in writable)]
     return json.dumps({"abi": abi(), "writable": list(dict.fromkeys(dirs)), "devices": _devices(),
                        "seccomp": seccomp_available()})
 

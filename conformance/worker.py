@@ -105,11 +105,15 @@ class Worker:
         self.lock = threading.Lock()
 
     def send(self, message: dict[str, Any]) -> None:
-        self.write(ipc.encode(message))
+        self.write(ipc.encode_parts(message))
 
-    def write(self, frame: bytes) -> None:
+    def write(self, parts: list[bytes | memoryview]) -> None:
+        """One frame, part by part (an outcome's arrays are written from their own memory, not copied)."""
         with self.lock:
-            self.out.write(frame)
+            for part in parts:
+                view = memoryview(part).cast("B")
+                while view.nbytes:  # an unbuffered pipe may take fewer bytes than offered
+                    view = view[self.out.write(view):]
             self.out.flush()
 
     def load(self, spec: str) -> None:
@@ -177,11 +181,11 @@ class Worker:
             elif msg.get("type") == "case":
                 try:
                     answer = self.run_case(msg.get("key"), msg["case"])
-                    frame = ipc.encode(answer)
+                    frame = ipc.encode_parts(answer)
                 except BaseException as e:  # an outcome holding something that is not data
-                    frame = ipc.encode({"type": "result", "key": msg.get("key"), "seconds": 0.0, "compilations": None,
-                                        "outcome": {"kind": "bad", "what": f"the outcome cannot be sent as data "
-                                                    f"({type(e).__name__}: {_first_line(e)[:200]})"}})
+                    what = f"the outcome cannot be sent as data ({type(e).__name__}: {_first_line(e)[:200]})"
+                    frame = ipc.encode_parts({"type": "result", "key": msg.get("key"), "seconds": 0.0,
+                                              "compilations": None, "outcome": {"kind": "bad", "what": what}})
                 self.write(frame)
 
 
