@@ -30,7 +30,8 @@ def tests(session: nox.Session) -> None:
     """The framework's own tests; backend tests skip when their backend is missing."""
     session.install(TORCH)
     session.install("-e", ".[jax,mindspore,test]")
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile",
+                *session.posargs)
 
 
 def _conformance(session: nox.Session, backend: str) -> None:

@@ -249,7 +249,7 @@ def test_the_adapters_own_decline_raised_by_the_class_is_a_raise(dodgers: Path, 
     a = _torch_user(cls)
     assert isinstance(a.run(_dense_case({"learning_rate": 0.1})), Ran)
     out = a.run(_dense_case({"learning_rate": 0.1, "weight_decay": 0.1}))
-    assert isinstance(out, Raised) and out.type == "Skip", out
+    assert isinstance(out, Raised) and out.type == "adapters.torch_adam.Skip", out
 
 
 def test_a_dense_dodger_is_not_conformant(cli: Any, dodgers: Path, tmp_path: Path) -> None:
@@ -353,7 +353,7 @@ def test_an_optax_factory_raising_the_adapters_decline_is_a_raise(tmp_path: Path
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("optax_dodgers_w9", None)
     out = load(f"optax_dodgers_w9:{fn}").run(_beta_refusal())
-    assert isinstance(out, Raised) and out.type == "NoCounterpart", out
+    assert isinstance(out, Raised) and out.type == "adapters.optax_adam.NoCounterpart", out
 
 
 def test_a_kit_adapter_declines_in_plan_and_nowhere_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -367,7 +367,7 @@ def test_a_kit_adapter_declines_in_plan_and_nowhere_later(tmp_path: Path, monkey
     assert isinstance(kit_dodger_w9.Declares().run(case), Unsupported)
     for late in (kit_dodger_w9.DeclinesInConstruct(), kit_dodger_w9.LibraryDeclines()):
         out = late.run(case)
-        assert isinstance(out, Raised) and out.type == "NoCounterpart", out
+        assert isinstance(out, Raised) and out.type == "adapters.kit.NoCounterpart", out
 
 
 HIDES_TORCH = '''
@@ -570,4 +570,4 @@ def test_a_kit_librarys_parameter_type_cannot_decline(tmp_path: Path, monkeypatc
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
     import kit_param_dodger_w9
     out = kit_param_dodger_w9.PickyAdapter().run(_dense_case({"learning_rate": 0.1}))
-    assert isinstance(out, Raised) and out.type == "NoCounterpart" and out.stage == "construct", out
+    assert isinstance(out, Raised) and out.type == "adapters.kit.NoCounterpart" and out.stage == "construct", out
