@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -209,8 +210,6 @@ def _check_writable(cfg: RunConfig, out: Path) -> None:
     dropped, the header count fixed), the baseline (a catch-all waiver), the records in --out, or the
     code the gate imports. A --writable directory must also be a real directory."""
     import conformance
-
-    from . import sandbox
 
     guarded = [("--out", out.resolve()), ("the working directory", Path.cwd().resolve()),
                ("this package", Path(conformance.__file__).resolve().parent.parent)]
@@ -838,8 +837,11 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
 def _write_failure(e: OSError, what: str | None = None) -> str:
     """The problem a run that could not write its own files ends with (never green: the records are partial)."""
     name = what or getattr(e, "filename", None) or RESULTS
-    return (f"the run could not write {_relative(Path(name)) if what is None else name} ({e.strerror or e}), so "
-            "what it wrote is incomplete; free space and run again")
+    shown = _relative(Path(name)) if what is None else name
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (f"the run could not write {shown} ({e.strerror or e}), so what it wrote is incomplete; free space "
+                "and run again")
+    return f"the run stopped on {type(e).__name__} ({e.strerror or e}: {shown}), so what it wrote is incomplete"
 
 
 def _recharge(records: list[dict[str, Any]], judged: dict[tuple[str, str], dict[str, Any]],
