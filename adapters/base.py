@@ -103,13 +103,19 @@ def cpu_device() -> str:
     return f"CPU ({platform.machine()})"
 
 
+# The builtin exception classes as they were when this module was imported, before any code under test
+# ran in this process: code that rebinds ``builtins.ValueError`` to its own class later does not make
+# that class the builtin (red team round 7).
+_BUILTIN_EXCEPTIONS = {n: c for n, c in vars(builtins).items() if isinstance(c, type) and issubclass(c, BaseException)}
+
+
 def exception_name(exc: BaseException) -> str:
     """The name a raise is recorded and judged by: a builtin exception's own name ("ValueError"); any other
     class its module and qualified name ("torch.OutOfMemoryError"), so that a class merely *named*
     ValueError -- ``type("ValueError", (Exception,), {})``, its ``__module__`` set to "builtins" even --
     is never taken for the builtin the spec names."""
     cls = type(exc)
-    if getattr(builtins, cls.__name__, None) is cls:
+    if _BUILTIN_EXCEPTIONS.get(cls.__name__) is cls:
         return cls.__name__
     return f"{cls.__module__!s}.{cls.__qualname__}"
 

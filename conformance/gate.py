@@ -204,39 +204,87 @@ def _writable(cfg: RunConfig) -> list[tuple[str, Path]]:
 
 def _check_writable(cfg: RunConfig, out: Path) -> None:
     """No file the gate keeps is where a sandboxed worker may write: not beneath /dev/shm (every worker
-    may write it: ``sandbox.SHARED``) nor beneath or above a --writable directory or the JAX cache.
+    may write it: ``sandbox.SHARED``) nor beneath or above a --writable directory or the JAX cache, and
+    not reached through a symbolic link that lives in one of those (a worker could repoint it mid-run).
 
     Otherwise code under test could rewrite what this run or the next one reads: the case cache (cases
     dropped, the header count fixed), the baseline (a catch-all waiver), the records in --out, or the
-    code the gate imports. A --writable directory must also be a real directory."""
+    code the gate imports (a ``sitecustomize`` planted in an import-path entry that does not exist yet,
+    or in a zip file, runs in the next gate process). A --writable directory must also be a real
+    directory."""
     import conformance
 
-    guarded = [("--out", out.resolve()), ("the working directory", Path.cwd().resolve()),
-               ("this package", Path(conformance.__file__).resolve().parent.parent)]
-    guarded += [("the import path", Path(d).resolve()) for d in sys.path if d and os.path.isdir(d)]
+    given: list[tuple[str, Path]] = [("--out", out), ("the working directory", Path.cwd()),
+                                     ("this package", Path(conformance.__file__).parent.parent)]
+    entries = [*sys.path, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]  # the workers' path as well
+    given += [("the import path", Path(d)) for d in dict.fromkeys(entries) if d]  # existing or not, dir or zip
     files: dict[str, Path] = {}  # a file the gate reads or writes: its directory must be out of the workers' reach
     for name in ("baseline", "update_baseline", "summary_md"):
         if getattr(cfg, name) is not None:
-            files[f"--{name.replace('_', '-')}"] = Path(getattr(cfg, name)).resolve()
-            guarded.append((f"--{name.replace('_', '-')}", files[f"--{name.replace('_', '-')}"].parent))
+            flag = f"--{name.replace('_', '-')}"
+            files[flag] = Path(getattr(cfg, name))
+            given.append((flag, files[flag].parent if str(files[flag].parent) else Path(".")))
     if cfg.case_cache:
         from .casecache import default_dir
 
         cache = cfg.cache_dir if cfg.cache_dir is not None else os.environ.get(CACHE_ENV) or default_dir()
-        guarded.append(("the case cache", Path(cache).resolve()))
+        given.append(("the case cache", Path(cache)))
+    guarded = [(label, path.resolve()) for label, path in given]
+    roots = [(f"{shared}, which every sandboxed worker may write", Path(shared).resolve()) for shared in sandbox.SHARED]
     for shared in sandbox.SHARED:
         r = Path(shared).resolve()
         for label, path in guarded:
             if path == r or r in path.parents:
-                raise UsageError(f"{label} {files.get(label, path)} is in {shared}, which every sandboxed worker may "
+                shown = files[label].resolve() if label in files else path
+                raise UsageError(f"{label} {shown} is in {shared}, which every sandboxed worker may "
                                  "write: code under test could rewrite what the gate reads; give a path outside it")
     for what, d in _writable(cfg):
         _writable_dir(d, what)
+        r = d.resolve()
+        roots.append((f"{what} {d}", r))
         for label, path in guarded:
-            r = d.resolve()
             if path == r or r in path.parents or path in r.parents:
                 raise UsageError(f"{what} {d} overlaps {label} ({path}): the workers could rewrite what the gate "
                                  "reads or imports; name a directory of their own")
+    for label, path in [*given, *((flag, f) for flag, f in files.items())]:
+        for link in _links(path):
+            where = next((name for name, r in roots if link.parent == r or r in link.parent.parents), None)
+            if where is not None:
+                raise UsageError(f"{label} {path} goes through the symbolic link {link}, in {where}: code under "
+                                 "test could point it elsewhere during the run; give the path without it")
+
+
+def _links(path: Path, limit: int = 40) -> list[Path]:
+    """The symbolic links met while the system resolves ``path``, each as the link's own path (in a directory
+    already resolved), following every link in every target: ``a -> /dev/shm/b -> c`` gives a and b."""
+    todo = list(Path(os.path.join(os.getcwd(), path)).parts)
+    cur, found = Path(todo.pop(0)), []
+    while todo and len(found) < limit:
+        name = todo.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            cur = cur.parent
+            continue
+        nxt = cur / name
+        try:
+            is_link = stat.S_ISLNK(os.lstat(nxt).st_mode)
+        except OSError:  # nothing there (yet): the rest is taken as written
+            cur = nxt
+            continue
+        if not is_link:
+            cur = nxt
+            continue
+        found.append(nxt)
+        try:
+            target = Path(os.readlink(nxt))
+        except OSError:
+            break
+        if target.is_absolute():
+            cur, todo = Path(target.anchor), [*target.parts[1:], *todo]
+        else:
+            todo = [*target.parts, *todo]
+    return found
 
 
 def _regular_or_absent(path: Path, what: str) -> os.stat_result | None:

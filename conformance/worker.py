@@ -219,6 +219,7 @@ def main(argv: list[str]) -> None:
     cwd = os.getcwd()
     if cwd not in sys.path:  # user modules are named relative to where the command runs
         sys.path.insert(0, cwd)
+    import adapters.base  # noqa: F401 -- its snapshot of the builtin exceptions precedes any code under test
     Worker(out).serve(stdin.read)
     os._exit(0)
 

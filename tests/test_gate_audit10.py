@@ -228,3 +228,68 @@ def test_a_frame_past_the_limit_is_refused_on_its_head() -> None:
     reader = ipc.FrameReader(max_blob=1 << 16)
     with pytest.raises(ipc.ProtocolError, match=r"MiB of arrays \(limit 0 MiB"):
         reader.feed(bytes(parts[0]))  # the first 16 bytes are enough
+
+
+# ---- red team round 7: against the fixes above -----------------------------------------------------------
+
+REBINDS_BUILTINS = textwrap.dedent('''
+    import builtins
+
+    import torch
+
+    _REAL = builtins.ValueError
+    Fake = type("ValueError", (Exception,), {"__module__": "builtins"})
+
+
+    class RebindsAdam(torch.optim.Adam):
+        """Rebinds builtins.ValueError to a look-alike, then raises the look-alike for torch's ValueError."""
+
+        def __init__(self, *args, **kwargs):
+            builtins.ValueError = Fake
+            try:
+                super().__init__(*args, **kwargs)
+            except _REAL as e:
+                raise Fake(str(e)) from None
+''')
+
+
+def test_rebinding_builtins_in_the_worker_does_not_make_a_look_alike_the_builtin(cli: Any, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "rebinds_w10.py").write_text(REBINDS_BUILTINS)
+    out = tmp_path / "run"
+    proc = cli("run", "--adapter", "torch:rebinds_w10:RebindsAdam", "--clauses", "VAL-BETA-RANGE", "--dtypes",
+               "float32", "--max-examples", 1, "--no-corpus", "--no-shrink", "--quiet", "--out", out,
+               env={"PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    raises = [r for r in cli.records(out) if r["raised"]]
+    assert raises and all(r["verdict"] == "FAIL" and r["raised"] == "builtins.ValueError" for r in raises), \
+        [(r["verdict"], r["raised"]) for r in raises]
+
+
+@needs_shm
+@pytest.mark.parametrize("entry", ["adam-w10-not-yet", "adam-w10-lib.zip"])
+def test_an_import_path_entry_in_dev_shm_is_refused_even_if_absent_or_a_zip(cli: Any, tmp_path: Path,
+                                                                            entry: str) -> None:
+    """A sitecustomize planted there by run 1 would run in the gate process of run 2, before any check."""
+    proc = cli("run", "--adapter", "reference-f32", *TINY, "--out", tmp_path / "run",
+               env={"PYTHONPATH": str(SHM / entry)})
+    assert f"the import path /dev/shm/{entry} is in /dev/shm" in cli.usage_error(proc)
+
+
+@needs_shm
+def test_a_path_through_a_symbolic_link_in_dev_shm_is_refused(tmp_path: Path) -> None:
+    """``out -> /dev/shm/hop -> real``: a worker could repoint hop at another directory during the run, and
+    the gate would write (and delete) there."""
+    hop = SHM / f"adam-w10-hop-{os.getpid()}"
+    (tmp_path / "real").mkdir()
+    hop.symlink_to(tmp_path / "real")
+    (tmp_path / "out").symlink_to(hop)
+    try:
+        with pytest.raises(UsageError, match=rf"--out .* goes through the symbolic link {hop}, in /dev/shm"):
+            conformance.run(_config(tmp_path, out=tmp_path / "out"))
+        with pytest.raises(UsageError, match=r"the case cache .* goes through the symbolic link"):
+            conformance.run(_config(tmp_path, out=tmp_path / "o2", cache_dir=tmp_path / "out" / "cache"))
+        assert not list((tmp_path / "real").iterdir())
+    finally:
+        hop.unlink()
+    conformance.run(_config(tmp_path, out=tmp_path / "o3", cache_dir=tmp_path / "cache"))  # no link: runs
