@@ -138,7 +138,8 @@ def select_shard(cases: Iterable[Case], shard: tuple[int, int] | None) -> list[C
 def declared_skip(case: Case, info: AdapterInfo) -> str | None:
     """Why the adapter's declaration excludes this case (dtype or clause), or None."""
     if case.dtype not in info.dtypes:
-        return f"{case.dtype} not among the dtypes it runs ({', '.join(info.dtypes)})"
+        why = info.notes.get(case.dtype)
+        return f"{case.dtype} not among the dtypes it runs ({', '.join(info.dtypes)})" + (f": {why}" if why else "")
     for c in case.clauses:
         if info.support_for(c) is Support.UNSUPPORTED:
             return f"{c} unsupported: {info.notes.get(c, 'declared by the adapter')}"
@@ -515,9 +516,10 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
                     records: Sequence[dict[str, Any]]) -> list[str]:
     """Why the run cannot be green although no verdict is bad: no case at all, or adapters that judged nothing.
 
-    Every available adapter must judge at least one case of every clause family for which the run
-    had a case its declaration admits (dtype declared, no clause declared unsupported); an adapter
-    that declines every such case at run time (Unsupported outcomes) judged nothing there."""
+    Every available adapter must judge at least one case of every clause family, and at least one case
+    of every declared dtype, for which the run had a case its declaration admits (dtype declared, no
+    clause declared unsupported); an adapter that declines every such case at run time (Unsupported
+    outcomes) judged nothing there. A dtype it cannot run is declared away, and reports say so."""
     problems: list[str] = []
     if not cases:  # an empty shard, a case set that came back empty: no verdict was computed at all
         from .compat import NOTHING_JUDGED
@@ -548,4 +550,12 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
             if not any(c.id in mine for c in cs):
                 problems.append(f"{h.name}: judged no {fam} case ({len(cs)} admitted by its declaration were all "
                                 "declined at run time)")
+        by_dtype: dict[str, list[Case]] = {}
+        for cs in admitted.values():
+            for c in cs:
+                by_dtype.setdefault(c.dtype, []).append(c)
+        for dt in (d for d in info.dtypes if d in by_dtype):  # a declared dtype it then declined wholesale
+            if not any(c.id in mine for c in by_dtype[dt]):
+                problems.append(f"{h.name}: judged no {dt} case ({len(by_dtype[dt])} admitted by its declaration "
+                                f"were all declined at run time; if it cannot run {dt}, it must not declare it)")
     return problems

@@ -103,8 +103,11 @@ def test_available_and_info(adapters):
     info = a.info()
     assert info.versions["mindspore"] and info.device.startswith("CPU")
     # every suite dtype is declared by design: a dtype MindSpore cannot step is an ERROR per case (a
-    # failing probe must never shrink the declaration and pass a broken dtype as UNSUPPORTED)
-    assert set(info.dtypes) == {"float64", "float32", "float16", "bfloat16"}
+    # failing probe of the optimizer must never shrink the declaration and pass a broken dtype as
+    # UNSUPPORTED). bfloat16 alone is declared away, with the reason, when MindSpore cannot copy it
+    # through the NumPy installed (tests/test_gate_audit11.py checks that against nn.Adam itself).
+    expected = {"float64", "float32", "float16"} | (set() if info.notes.get("bfloat16") else {"bfloat16"})
+    assert set(info.dtypes) == expected
 
 
 @pytest.mark.parametrize("variant", ["default", "target"])
