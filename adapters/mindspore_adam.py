@@ -153,9 +153,10 @@ def _no_numpy_bfloat16() -> str:
     try:
         ms.Tensor(np.zeros((1,), np.float32), dtype=ms.bfloat16).asnumpy()
     except TypeError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return (f"MindSpore {ms.__version__} cannot copy bfloat16 through NumPy {np.__version__} here, and nn.Adam "
-                f"copies every Parameter through NumPy to build its moments (Tensor.asnumpy: {first[:120]})")
+        first = (str(e).strip().splitlines() or [""])[0].split(",")[0].strip()
+        said = f": {first[:100]}" if first else ""
+        return (f"MindSpore {ms.__version__} cannot copy bfloat16 through NumPy {np.__version__} here (Tensor.asnumpy "
+                f"raised TypeError{said}), and nn.Adam copies every Parameter through NumPy to build its moments")
     return ""
 
 

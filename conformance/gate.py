@@ -744,6 +744,7 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
         runner.wait_described(handles, idle, None if cfg.explore else sends)
         timing["start_wait_seconds"] = round(time.monotonic() - g0 - timing["generation_seconds"], 3)
         handles, problems, warnings = _screen(handles, cfg, on_event)
+        _note_dtypes_away(handles, p.dtypes, on_event)
         if not cfg.sandbox or sandbox.abi() <= 0:
             warnings.append(f"workers are not sandboxed ({_sandbox_line(cfg)})")
             _emit(on_event, "warning", warnings[-1])
@@ -989,6 +990,18 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None) -> tup
         problems.append("no requested adapter can run here, so nothing was judged; see `adam-conformance list`")
         _emit(on_event, "warning", problems[-1])
     return keep, problems, warnings
+
+
+def _note_dtypes_away(handles: Sequence[Any], dtypes: Sequence[str], on_event: OnEvent | None) -> None:
+    """Say which requested dtype an adapter declared away, where it gave a reason (its notes, by dtype)."""
+    for h in handles:
+        info = h.info()
+        if info is None:
+            continue
+        for d in dtypes:
+            why = info.notes.get(d)
+            if d not in info.dtypes and why:
+                _emit(on_event, "note", f"{h.name} does not run {d}: {why}")
 
 
 def _previous_records(out: Path) -> list[tuple[int, dict[str, Any]]]:

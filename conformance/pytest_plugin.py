@@ -9,9 +9,10 @@ the pytest process) and its records are sorted into one test item per adapter x 
 An item's outcome, from the records that count under it (a FAIL/ERROR/XFAIL record under the clauses it
 is charged to -- the case's own clauses if none of those is selected --, a PASS under all its case's):
 
-- ``failed``: the adapter could not be run or judged nothing of the clause's family (the gate's problem
-  line), or a record failed (the worst case's diagnosis and its replay command), or a baseline entry
-  covering the item waived nothing in the run (``[XPASS(strict)]``, the gate's XPASS);
+- ``failed``: the adapter could not be run or judged nothing of the clause's family, of the dtype, or of
+  the family in that dtype (the gate's problem line), or a record failed (the worst case's diagnosis and
+  its replay command), or a baseline entry covering the item waived nothing in the run
+  (``[XPASS(strict)]``, the gate's XPASS);
 - ``xfailed``: every failure under it is a known deviation of the baseline;
 - ``skipped``: the adapter declined every case of it (UNSUPPORTED), or the adapter cannot run here and
   ``--adam-allow-unavailable`` was given;
@@ -239,7 +240,7 @@ class AdapterRun:
     out: Path
     by_key: dict[Key, list[Any]]
     wide: list[str]  # problems that fail every item of the adapter
-    family: dict[str, str]  # family -> "judged no ... case" problem
+    scoped: dict[tuple[str, str], str]  # (family, dtype), "" for any -> "judged no ... case" problem
     xpass: list[Any]  # baseline entries that waived nothing in the run
     unavailable: bool
     allow_unavailable: bool
@@ -255,8 +256,7 @@ class AdapterRun:
             return Outcome("skipped", why or f"{self.spec} cannot run here")
         lines = list(self.wide)
         fam = BY_ID[key[0]].family if key[0] in BY_ID else ""
-        if fam in self.family:
-            lines.append(self.family[fam])
+        lines += [p for (f, d), p in self.scoped.items() if f in ("", fam) and d in ("", key[1])]
         bad = [r for r in records if r.verdict in BAD]
         if bad:
             lines.append(diagnosis(key, records, bad))
@@ -286,9 +286,13 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
     """A RunResult of one adapter as items see it."""
     adapters = result.meta.get("adapters") or []
     name = str(adapters[0].get("name", spec)) if adapters else spec
-    family: dict[str, str] = {}
+    scoped: dict[tuple[str, str], str] = {}
     wide: list[str] = []
-    judged = re.compile(rf"^{re.escape(name)}: judged no (\S+) case")
+    # "judged no UPD case (", "judged no float16 case (", "judged no UPD case in float16 (": the items of
+    # that family, that dtype, or both fail (runner.judged_problems); every other problem fails them all
+    judged = re.compile(rf"^{re.escape(name)}: judged no (\S+) case(?: in (\S+))? \(")
+    from .dtypes import NAMES as DTYPE_NAMES
+
     from_baseline = set(result.baseline_problems)  # decided per item from the records instead
     for p in result.problems:
         if p in from_baseline:
@@ -296,7 +300,9 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
         p = as_plugin_flags(p)
         m = judged.match(p)
         if m:
-            family[m.group(1)] = p
+            first, dtype = m.group(1), m.group(2)
+            scope = (first, dtype) if dtype else ("", first) if first in DTYPE_NAMES else (first, "")
+            scoped[scope] = p
         else:
             wide.append(p)
     xpass: list[Any] = []
@@ -314,7 +320,7 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts().items()))
     wall = result.meta.get("wall_seconds")
     summary = f"{spec}: {counts or 'no records'} in {wall} s; reports in {result.out}"
-    return AdapterRun(spec, name, Path(result.out), assign(result.records, keys), wide, family, xpass,
+    return AdapterRun(spec, name, Path(result.out), assign(result.records, keys), wide, scoped, xpass,
                       not adapters, allow_unavailable, summary, warnings)
 
 

@@ -516,10 +516,11 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
                     records: Sequence[dict[str, Any]]) -> list[str]:
     """Why the run cannot be green although no verdict is bad: no case at all, or adapters that judged nothing.
 
-    Every available adapter must judge at least one case of every clause family, and at least one case
-    of every declared dtype, for which the run had a case its declaration admits (dtype declared, no
-    clause declared unsupported); an adapter that declines every such case at run time (Unsupported
-    outcomes) judged nothing there. A dtype it cannot run is declared away, and reports say so."""
+    Every available adapter must judge at least one case of every clause family in every declared dtype
+    for which the run had a case its declaration admits (dtype declared, no clause declared
+    unsupported); an adapter that declines every such case at run time (Unsupported outcomes) judged
+    nothing there. A dtype it cannot run is declared away, and reports say so. One line per adapter and
+    family, or dtype, declined wholesale; one per (family, dtype) declined where both are judged."""
     problems: list[str] = []
     if not cases:  # an empty shard, a case set that came back empty: no verdict was computed at all
         from .compat import NOTHING_JUDGED
@@ -546,16 +547,24 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
             problems.append(f"{h.name}: its declaration (dtypes {', '.join(info.dtypes)}, unsupported clauses) "
                             "admits none of this run's cases, so nothing was judged")
             continue
-        for fam, cs in sorted(admitted.items()):
-            if not any(c.id in mine for c in cs):
-                problems.append(f"{h.name}: judged no {fam} case ({len(cs)} admitted by its declaration were all "
-                                "declined at run time)")
         by_dtype: dict[str, list[Case]] = {}
         for cs in admitted.values():
             for c in cs:
                 by_dtype.setdefault(c.dtype, []).append(c)
-        for dt in (d for d in info.dtypes if d in by_dtype):  # a declared dtype it then declined wholesale
-            if not any(c.id in mine for c in by_dtype[dt]):
-                problems.append(f"{h.name}: judged no {dt} case ({len(by_dtype[dt])} admitted by its declaration "
-                                f"were all declined at run time; if it cannot run {dt}, it must not declare it)")
+        unjudged_fams = {fam for fam, cs in admitted.items() if not any(c.id in mine for c in cs)}
+        unjudged_dtypes = {dt for dt, cs in by_dtype.items() if not any(c.id in mine for c in cs)}
+        for fam in sorted(unjudged_fams):
+            problems.append(f"{h.name}: judged no {fam} case ({len(admitted[fam])} admitted by its declaration were "
+                            "all declined at run time)")
+        for dt in (d for d in info.dtypes if d in unjudged_dtypes):  # a declared dtype declined wholesale
+            problems.append(f"{h.name}: judged no {dt} case ({len(by_dtype[dt])} admitted by its declaration "
+                            f"were all declined at run time; if it cannot run {dt}, it must not declare it)")
+        for fam, cs in sorted(admitted.items()):  # a family it judges, but not in every dtype it judges
+            if fam in unjudged_fams:
+                continue
+            for dt in (d for d in info.dtypes if d in by_dtype and d not in unjudged_dtypes):
+                mine_here = [c for c in cs if c.dtype == dt]
+                if mine_here and not any(c.id in mine for c in mine_here):
+                    problems.append(f"{h.name}: judged no {fam} case in {dt} ({len(mine_here)} admitted by its "
+                                    "declaration were all declined at run time)")
     return problems

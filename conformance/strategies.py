@@ -338,7 +338,11 @@ def _params(d: Draft, f: Features, corner: str | None) -> tuple[list[tuple[str, 
     if f.sparse == "on":
         shape = _pick(SPARSE_SHAPES, d.sparse_shape)
         out = [("embedding", shape)]
-        if d.with_dense or f.groups not in ("none", "plain"):
+        # A dense parameter beside the sparse one where the draft drew it -- except in SPR-DUPLICATES,
+        # which is about the sparse gradient alone: there a sparse-only optimizer (torch's SparseAdam
+        # refuses dense gradients) meets the clause in every dtype, and the SPR family is judged for it
+        # in each (runner.judged_problems). Groups always need a second parameter.
+        if (d.with_dense and d.clause != "SPR-DUPLICATES") or f.groups not in ("none", "plain"):
             out.append(("bn.beta" if filtered else "w0", (3,)))
         return out, "embedding"
     if corner == "long-run":

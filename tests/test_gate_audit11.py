@@ -21,6 +21,8 @@ from adapters.base import AdapterInfo
 from conformance.cases import Case
 from conformance.runner import declared_skip
 
+pytest_plugins = ["pytester"]
+
 TINY = ("--clauses", "UPD-MOMENTS,DEC-L2", "--max-examples", 1, "--no-corpus", "--no-shrink", "--quiet")
 
 HALF_DECLINER = textwrap.dedent('''
@@ -74,6 +76,7 @@ def test_a_dtype_declared_away_with_a_reason_stays_green_and_says_why(cli: Any, 
     out = tmp_path / "run"
     proc = cli("run", "--adapter", f"{adapters_file}:Honest", "--dtypes", "float32,float16", *TINY, "--out", out)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "note: half-honest does not run float16: no half kernels here" in proc.stderr + proc.stdout
     half = [r for r in cli.records(out) if r["dtype"] == "float16"]
     assert half and all(r["verdict"] == "UNSUPPORTED" and r["unsupported_by"] == "declared" for r in half)
     assert all(r["message"].endswith("(float32): no half kernels here") for r in half), half[0]["message"]
@@ -143,3 +146,56 @@ def test_mindspore_cannot_build_is_an_error_never_a_decline(cli: Any, tmp_path: 
     recs = cli.records(out)
     assert recs and all(r["verdict"] == "ERROR" and "cannot build float32 Parameters" in r["message"] for r in recs), \
         [(r["verdict"], r["message"]) for r in recs]
+
+
+# ---- a family declined in one dtype, and the case set that lets a sparse-only optimizer be judged ---------
+
+def test_a_family_declined_in_one_dtype_is_not_green(cli: Any, tmp_path: Path) -> None:
+    f = tmp_path / "dec_decliner_w12.py"
+    f.write_text(textwrap.dedent('''
+        from adapters.base import Unsupported
+        from adapters.numpy_lowp import NumpyLowPrecisionAdapter
+
+
+        class Adapter(NumpyLowPrecisionAdapter):
+            name = "dec-decliner"
+
+            def run(self, case):
+                if case.dtype == "float16" and case.family == "DEC":
+                    return Unsupported("no decay in float16 today")
+                return super().run(case)
+    '''))
+    out = tmp_path / "run"
+    proc = cli("run", "--adapter", f"{f}:Adapter", "--dtypes", "float32,float16", *TINY, "--out", out)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "dec-decliner: judged no DEC case in float16" in proc.stderr, proc.stderr[-2000:]
+    assert "judged no float16 case" not in proc.stderr and "judged no DEC case (" not in proc.stderr
+
+
+def test_every_dtype_has_an_all_sparse_duplicates_case() -> None:
+    """SPR-DUPLICATES cases carry no dense parameter unless a group needs one: a sparse-only optimizer
+    (SparseAdam refuses dense gradients) meets the SPR family in every dtype. Before, the float32 and
+    bfloat16 streams drew a dense parameter beside the sparse one in every case, and SparseAdam's
+    duplicate and lazy-row deviations in bfloat16 went unseen."""
+    from conformance.generate import generate
+
+    dtypes = ["float64", "float32", "float16", "bfloat16"]
+    cases = generate(["SPR-DUPLICATES"], dtypes, 0, 6)
+    for dt in dtypes:
+        mine = [c for c in cases if c.dtype == dt and c.clauses == ("SPR-DUPLICATES",)]
+        assert mine and all(all(c.is_sparse(n) for n in c.names) for c in mine), \
+            (dt, [[(n, c.is_sparse(n)) for n in c.names] for c in mine])
+    dense_beside = generate(["SPR-DENSE-EQUIV"], dtypes, 0, 6)  # the mixed layout is still drawn there
+    assert any(not c.is_sparse(n) for c in dense_beside for n in c.names)
+
+
+def test_the_plugin_fails_the_items_of_a_dtype_declined_wholesale(pytester: pytest.Pytester) -> None:
+    f = pytester.path / "half_decliner_plugin_w12.py"
+    f.write_text(HALF_DECLINER)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--adam-adapter", f"{f}:Declares",
+                                           "--adam-clauses", "UPD-MOMENTS", "--adam-dtypes", "float32,float16",
+                                           "--adam-max-examples", "1", "-rA")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-3000:]
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*FAILED*UPD-MOMENTS*float16*"])
+    assert "judged no float16 case" in result.stdout.str()

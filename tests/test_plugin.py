@@ -76,7 +76,7 @@ def rec(verdict: str, clauses: tuple[str, ...] = ("UPD-EPS",), deviates: tuple[s
 
 def adapter_run(records: list[Record], keys: list[tuple[str, str]], **kw: object) -> AdapterRun:
     args: dict = {"spec": "torch:m:C", "name": "a", "out": Path("."), "by_key": assign(records, keys), "wide": [],
-                  "family": {}, "xpass": [], "unavailable": False, "allow_unavailable": False}
+                  "scoped": {}, "xpass": [], "unavailable": False, "allow_unavailable": False}
     args.update(kw)
     return AdapterRun(**args)
 
@@ -129,8 +129,13 @@ def test_item_outcomes() -> None:
 
     assert adapter_run([rec("UNSUPPORTED", unsupported_by="declaration")], [key]).outcome(key).kind == "skipped"
     assert adapter_run([], [key]).outcome(key).kind == "skipped"
-    fam = adapter_run([rec("UNSUPPORTED")], [key, ("DEC-L2", "float32")], family={"UPD": "a: judged no UPD case"})
+    fam = adapter_run([rec("UNSUPPORTED")], [key, ("DEC-L2", "float32")], scoped={("UPD", ""): "a: judged no UPD case"})
     assert fam.outcome(key).kind == "failed" and fam.outcome(("DEC-L2", "float32")).kind == "skipped"
+    keys = [key, ("DEC-L2", "float32"), ("UPD-EPS", "float16"), ("DEC-L2", "float16")]
+    half = adapter_run([rec("UNSUPPORTED")], keys, scoped={("", "float16"): "a: judged no float16 case (1 ...)"})
+    assert [half.outcome(k).kind for k in keys] == ["skipped", "skipped", "failed", "failed"]
+    both = adapter_run([rec("UNSUPPORTED")], keys, scoped={("DEC", "float16"): "a: judged no DEC case in float16 (1"})
+    assert [both.outcome(k).kind for k in keys] == ["skipped", "skipped", "skipped", "failed"]
 
     gone = adapter_run([], [key], wide=["x cannot run here: no GPU (it was requested; pass --adam-allow-unavailable "
                                         "to skip adapters that cannot run)"], unavailable=True)

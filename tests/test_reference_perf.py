@@ -1,11 +1,14 @@
-"""The reference is cheap and self-contained: fast on big tensors, numpy + the standard library only."""
+"""The reference is self-contained (numpy + the standard library only) and whole-array on big tensors.
+
+What it costs there is measured by ``benchmarks/reference.py``, as a ratio to a bare NumPy Adam step;
+a timed assertion here failed under the test run's own load (1.05 s against 0.22 s alone) and said
+nothing about the reference."""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +23,12 @@ FORBIDDEN = ("torch", "jax", "jaxlib", "mindspore", "optax", "tensorflow", "kera
              "hypothesis", "pandas", "mpmath", "scipy")
 
 
-def test_one_step_on_ten_million_elements_is_fast():
+def test_one_step_on_ten_million_elements():
     n = 10**7
     w0 = np.linspace(-1.0, 1.0, n)
     g = np.cos(np.arange(n, dtype=np.float64))
     opt = ref.Adam([ref.Param("w", w0)], learning_rate=0.01, weight_decay=0.01, received_as="float64")
-    times = []
-    for _ in range(3):  # min of 3: the first run pays page faults for fresh allocations on this VM
-        t0 = time.perf_counter()
-        tr = opt.run([{"w": g}])
-        times.append(time.perf_counter() - t0)
+    tr = opt.run([{"w": g}])
     s = tr.steps[0]["w"]
     assert s.w.shape == (n,)
     assert s.w.dtype == np.float64
@@ -37,7 +36,10 @@ def test_one_step_on_ten_million_elements_is_fast():
     k = 12345
     ge = g[k] + 0.01 * w0[k]
     assert abs(w0[k] - s.w[k] - 0.01 * ge / (abs(ge) + 1e-8 / np.sqrt(0.001))) < 1e-12
-    assert min(times) < 1.0, f"one step on 1e7 float64 elements took {min(times):.3f}s (min of {times})"
+    # and everywhere, whole-array: the same step written as bare NumPy expressions
+    from benchmarks.reference import bare_step
+
+    np.testing.assert_allclose(s.w, bare_step(w0, g), rtol=0, atol=1e-15)
 
 
 def _modules_after(code: str) -> set[str]:

@@ -75,7 +75,11 @@ def adapter_lines(meta: dict[str, Any]) -> list[str]:
         cells = [a.get("name"), avail, info.get("device", ""), ", ".join(map(str, info.get("dtypes") or [])), vers,
                  a.get("cases_run", ""), a.get("seconds", ""), comp]
         out.append("| " + " | ".join(md(c, 300) for c in cells) + " |")
-    return out
+    from ..dtypes import NAMES
+
+    away = [f"- {md(a.get('name'))} does not run {md(d)}: {md(why, 300)}" for a in meta.get("adapters", [])
+            for d, why in ((a.get("info") or {}).get("notes") or {}).items() if d in NAMES]
+    return [*out, "", *away] if away else out
 
 
 def _md_table(df: pd.DataFrame) -> list[str]:
