@@ -452,7 +452,7 @@ class MindSporeAdam(Adapter):
 
     def run(self, case: Case) -> Outcome:
         ms = _ms()
-        try:  # every suite dtype is declared: one the adapter cannot build is its ERROR, never a decline
+        try:  # a declared dtype the adapter cannot build is its ERROR, never a decline
             params = {n: _parameter(v, case.dtype, n) for n, v in case.param_values().items()}
         except (TypeError, ValueError, RuntimeError) as e:
             raise RuntimeError(f"cannot build {case.dtype} Parameters: {type(e).__name__}: "

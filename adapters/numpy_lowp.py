@@ -271,8 +271,10 @@ class NumpyLowPrecisionAdapter(Adapter):
     description = "NumPy Adam computing in the parameter dtype (float32 opmath for halves), float32 hyperparameters"
 
     def info(self) -> AdapterInfo:
+        notes = {} if "float64" in self.dtypes else \
+            {"float64": "it emulates the lower precisions; the `reference` adapter computes float64"}
         return AdapterInfo(self.name, self.description, {"numpy": np.__version__, "ml_dtypes": ml_dtypes.__version__},
-                           cpu_device(), self.dtypes)
+                           cpu_device(), self.dtypes, notes=notes)
 
     def run(self, case: Case) -> Outcome:
         if case.dtype not in self.dtypes:

@@ -33,8 +33,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, sandbox
 from . import baseline as bl
@@ -47,6 +48,9 @@ from .explainer import Explainer
 from .model import Event, Record
 from .records import META, RESULTS, RecordWriter, atomic_write, hold_interrupt, write_json
 from .workers import DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Limits, new_token
+
+if TYPE_CHECKING:  # the runner (and the adapters' base it imports) loads only when a run starts
+    from .runner import Gap
 
 OnEvent = Callable[[Event], None]
 BAD_VERDICTS = ("FAIL", "ERROR", "XPASS")
@@ -120,6 +124,8 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     baseline_problems: list[str] = field(default_factory=list)  # those of ``problems`` the baseline's entries
     # gave (XPASS, NOT WAIVED, REGRESSION): told apart by identity, never by how their text begins
+    gaps: list[Gap] = field(default_factory=list)  # those of ``problems`` that say what an adapter
+    # judged nothing of (a family, a dtype, a family in a dtype), with that scope as fields
 
     @property
     def ok(self) -> bool:
@@ -743,7 +749,7 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
 
         runner.wait_described(handles, idle, None if cfg.explore else sends)
         timing["start_wait_seconds"] = round(time.monotonic() - g0 - timing["generation_seconds"], 3)
-        handles, problems, warnings = _screen(handles, cfg, on_event)
+        handles, problems, warnings = _screen(handles, cfg, on_event, p.entries)
         _note_dtypes_away(handles, p.dtypes, on_event)
         if not cfg.sandbox or sandbox.abi() <= 0:
             warnings.append(f"workers are not sandboxed ({_sandbox_line(cfg)})")
@@ -848,9 +854,11 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     gate_fails, warns = bl.problems(p.entries, meta) if p.entries else ([], [])
     warnings += warns
     problems += gate_fails
+    gaps: list[Gap] = []
     if complete:
         problems += runner.coverage_problems(all_cases, p.clauses, p.dtypes)
         problems += runner.judged_problems(handles, cases, records)
+        gaps = runner.judged_gaps(handles, cases, records) if cases else []
     if cfg.explore:
         n_new = _save_new_corpus(p.out, records)
         _emit(on_event, "note", f"explore: {n_new} new failing case(s) in {_relative(p.out / 'new-corpus')}; copy "
@@ -865,14 +873,14 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     exit_code = EXIT_INTERRUPTED if not complete and lost is None else \
         (EXIT_NONCONFORMANT if bad or problems else EXIT_OK)
     meta["gate"] = {"exit_code": exit_code, "problems": problems, "warnings": warnings,
-                    "baseline_problems": gate_fails}
+                    "baseline_problems": gate_fails, "gaps": [g.to_dict() for g in gaps]}
     try:
         write_json(p.out / META, meta)
     except OSError as e:
         problems.append(_write_failure(e, META))
         meta["gate"]["exit_code"] = exit_code = EXIT_NONCONFORMANT
         return RunResult(exit_code, [Record.from_dict(r) for r in records], meta, p.out, problems, warnings,
-                         gate_fails)
+                         gate_fails, gaps)
     write_reports(p.out, meta, records, problems, warnings, _summary_md(cfg))
     if cfg.update_baseline is not None:
         try:
@@ -880,7 +888,8 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
             _emit(on_event, "note", f"baseline written to {_relative(Path(cfg.update_baseline))}")
         except OSError as e:
             warnings.append(f"could not write the baseline to {cfg.update_baseline}: {e.strerror}")
-    return RunResult(exit_code, [Record.from_dict(r) for r in records], meta, p.out, problems, warnings, gate_fails)
+    return RunResult(exit_code, [Record.from_dict(r) for r in records], meta, p.out, problems, warnings, gate_fails,
+                     gaps)
 
 
 def _write_failure(e: OSError, what: str | None = None) -> str:
@@ -953,8 +962,13 @@ def _summary_md(cfg: RunConfig) -> Path | None:
     return Path(env) if env else None
 
 
-def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None) -> tuple[list[Any], list[str], list[str]]:
-    """Adapters that take part; why the run cannot be green because of the others."""
+def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None, entries: Sequence[bl.Entry] = ()
+            ) -> tuple[list[Any], list[str], list[str]]:
+    """Adapters that take part; why the run cannot be green because of the others.
+
+    A name keys the records and the baseline, and an adapter that is not registered chooses its own (in its
+    worker). So it may neither take a registered adapter's name nor one that a baseline pattern written for
+    registered adapters also matches (``torch-cpu-*``): either would hand it their waivers."""
     problems: list[str] = []
     warnings: list[str] = []
     keep = []
@@ -967,6 +981,13 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None) -> tup
             raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}, the name of a registered adapter; names "
                              "key the records and the baseline, so an adapter may not take another's: give it its "
                              "own `name`")
+        if h.spec not in registered:
+            for e in entries:
+                if e.adapter != h.name and fnmatchcase(h.name, e.adapter) and \
+                        any(fnmatchcase(n, e.adapter) for n in registered):
+                    raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}, which {e.label()} in the baseline "
+                                     f"also matches, a pattern that names registered adapters; it would take their "
+                                     "waivers: give it a name outside that pattern, or name it in the entry exactly")
         if h.load_error:
             problems.append(f"{h.spec}: {h.described.get('reason')} -- every case is an ERROR")
             _emit(on_event, "warning", problems[-1])
@@ -993,15 +1014,14 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None) -> tup
 
 
 def _note_dtypes_away(handles: Sequence[Any], dtypes: Sequence[str], on_event: OnEvent | None) -> None:
-    """Say which requested dtype an adapter declared away, where it gave a reason (its notes, by dtype)."""
+    """Say which requested dtype an adapter declared away, with its reason (its notes, by dtype) or without."""
     for h in handles:
         info = h.info()
         if info is None:
             continue
         for d in dtypes:
-            why = info.notes.get(d)
-            if d not in info.dtypes and why:
-                _emit(on_event, "note", f"{h.name} does not run {d}: {why}")
+            if d not in info.dtypes:
+                _emit(on_event, "note", f"{h.name} does not run {d}: {info.notes.get(d) or 'no reason given'}")
 
 
 def _previous_records(out: Path) -> list[tuple[int, dict[str, Any]]]:

@@ -276,7 +276,8 @@ class AdapterRun:
         if not records:
             return Outcome("skipped", f"no case of {key[0]} in {key[1]} in this run")
         if all(r.verdict == "UNSUPPORTED" for r in records):
-            why = sorted({str(r.unsupported_by or r.message or "declined") for r in records})
+            why = sorted({f"{r.unsupported_by or 'declined'}: {r.message}" if r.message else
+                          str(r.unsupported_by or "declined") for r in records})
             return Outcome("skipped", f"UNSUPPORTED by {self.spec}: {'; '.join(why)[:300]}")
         return Outcome("passed")
 
@@ -288,23 +289,15 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
     name = str(adapters[0].get("name", spec)) if adapters else spec
     scoped: dict[tuple[str, str], str] = {}
     wide: list[str] = []
-    # "judged no UPD case (", "judged no float16 case (", "judged no UPD case in float16 (": the items of
-    # that family, that dtype, or both fail (runner.judged_problems); every other problem fails them all
-    judged = re.compile(rf"^{re.escape(name)}: judged no (\S+) case(?: in (\S+))? \(")
-    from .dtypes import NAMES as DTYPE_NAMES
-
+    # what an adapter judged nothing of (runner.judged_gaps) fails the items of that family, that dtype, or
+    # both, read from the gap's fields: never from its text, which begins with a name the adapter chose
+    gaps = list(getattr(result, "gaps", []) or [])
+    for g in gaps:
+        scope = (g.family, g.dtype)
+        scoped[scope] = "\n".join(x for x in (scoped.get(scope), as_plugin_flags(g.problem)) if x)
     from_baseline = set(result.baseline_problems)  # decided per item from the records instead
-    for p in result.problems:
-        if p in from_baseline:
-            continue
-        p = as_plugin_flags(p)
-        m = judged.match(p)
-        if m:
-            first, dtype = m.group(1), m.group(2)
-            scope = (first, dtype) if dtype else ("", first) if first in DTYPE_NAMES else (first, "")
-            scoped[scope] = p
-        else:
-            wide.append(p)
+    from_gaps = {g.problem for g in gaps}
+    wide = [as_plugin_flags(p) for p in result.problems if p not in from_baseline and p not in from_gaps]
     xpass: list[Any] = []
     entries: list[Any] = []
     if baseline is not None:
@@ -317,10 +310,18 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
     if baseline is not None:  # each adapter runs alone: another adapter's entries match nothing here, rightly
         others = tuple(f"{e.label()} matches no case" for e in entries if not fnmatchcase(name, e.adapter))
         warnings = [w for w in warnings if not w.startswith(others)] if others else warnings
+    by_key = assign(result.records, keys)
+    owned = {id(r) for rs in by_key.values() for r in rs}
+    orphans = [r for r in result.records if r.verdict in BAD and id(r) not in owned]
+    if orphans:  # -k/-m picked items that are not a clauses x dtypes grid: the gate judged the whole grid
+        where = ", ".join(sorted({f"{','.join(r.charged or r.clauses)} in {r.dtype}" for r in orphans}))
+        wide.append(f"{spec}: the gate run for the selected items also judged {len(orphans)} failing case(s) that "
+                    f"no selected item owns ({where[:300]}); the run is not green: select those items too, or "
+                    "run without -k/-m")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts().items()))
     wall = result.meta.get("wall_seconds")
     summary = f"{spec}: {counts or 'no records'} in {wall} s; reports in {result.out}"
-    return AdapterRun(spec, name, Path(result.out), assign(result.records, keys), wide, scoped, xpass,
+    return AdapterRun(spec, name, Path(result.out), by_key, wide, scoped, xpass,
                       not adapters, allow_unavailable, summary, warnings)
 
 
@@ -410,10 +411,13 @@ def read_result(out: Path) -> Any:
     from .records import META, RESULTS, read_records
 
     meta = json.loads((out / META).read_text(encoding="utf-8"))
+    from .runner import Gap
+
     g = meta.get("gate", {})
+    gaps = [Gap(str(x["adapter"]), str(x["family"]), str(x["dtype"]), str(x["problem"])) for x in g.get("gaps", [])]
     return RunResult(int(g.get("exit_code", 1)), [Record.from_dict(r) for r in read_records(out / RESULTS)], meta,
                      out, list(g.get("problems", [])), list(g.get("warnings", [])),
-                     list(g.get("baseline_problems", [])))
+                     list(g.get("baseline_problems", [])), gaps)
 
 
 class GateCrashed(Exception):

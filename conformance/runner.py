@@ -512,6 +512,21 @@ def coverage_problems(cases: Sequence[Case], clauses: Sequence[str], dtypes: Seq
             "case cache? rerun with --no-case-cache)"]
 
 
+@dataclass(frozen=True)
+class Gap:
+    """A part of the run an adapter judged nothing of: a clause ``family`` ("" for any), a ``dtype`` ("" for
+    any), or a family in one dtype. ``problem`` is the line the run reports. Consumers (the pytest plugin)
+    scope by these fields, never by parsing ``problem``: its text begins with a name the adapter chose."""
+
+    adapter: str
+    family: str
+    dtype: str
+    problem: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"adapter": self.adapter, "family": self.family, "dtype": self.dtype, "problem": self.problem}
+
+
 def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
                     records: Sequence[dict[str, Any]]) -> list[str]:
     """Why the run cannot be green although no verdict is bad: no case at all, or adapters that judged nothing.
@@ -520,12 +535,19 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
     for which the run had a case its declaration admits (dtype declared, no clause declared
     unsupported); an adapter that declines every such case at run time (Unsupported outcomes) judged
     nothing there. A dtype it cannot run is declared away, and reports say so. One line per adapter and
-    family, or dtype, declined wholesale; one per (family, dtype) declined where both are judged."""
-    problems: list[str] = []
+    family, or dtype, declined wholesale; one per (family, dtype) declined where both are judged
+    (``judged_gaps`` gives those lines with their scope)."""
     if not cases:  # an empty shard, a case set that came back empty: no verdict was computed at all
         from .compat import NOTHING_JUDGED
 
         return [NOTHING_JUDGED]
+    return [g.problem for g in judged_gaps(handles, cases, records)]
+
+
+def judged_gaps(handles: Sequence[AdapterHandle], cases: Sequence[Case],
+                records: Sequence[dict[str, Any]]) -> list[Gap]:
+    """``judged_problems``' lines for adapters that ran, each with the family and dtype it is about."""
+    gaps: list[Gap] = []
     judged: dict[str, set[str]] = {}
     for r in records:
         if r["verdict"] != UNSUPPORTED:
@@ -535,7 +557,7 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
         if info is None:
             continue
         if not info.dtypes:
-            problems.append(f"{h.name}: declares no dtypes, so nothing was judged")
+            gaps.append(Gap(h.name, "", "", f"{h.name}: declares no dtypes, so nothing was judged"))
             continue
         mine = judged.get(h.name, set())
         admitted: dict[str, list[Case]] = {}
@@ -544,8 +566,8 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
                 admitted.setdefault(BY_ID[c.clauses[0]].family if c.clauses[0] in BY_ID else c.family,
                                     []).append(c)
         if cases and not admitted:
-            problems.append(f"{h.name}: its declaration (dtypes {', '.join(info.dtypes)}, unsupported clauses) "
-                            "admits none of this run's cases, so nothing was judged")
+            gaps.append(Gap(h.name, "", "", f"{h.name}: its declaration (dtypes {', '.join(info.dtypes)}, "
+                            "unsupported clauses) admits none of this run's cases, so nothing was judged"))
             continue
         by_dtype: dict[str, list[Case]] = {}
         for cs in admitted.values():
@@ -554,17 +576,18 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
         unjudged_fams = {fam for fam, cs in admitted.items() if not any(c.id in mine for c in cs)}
         unjudged_dtypes = {dt for dt, cs in by_dtype.items() if not any(c.id in mine for c in cs)}
         for fam in sorted(unjudged_fams):
-            problems.append(f"{h.name}: judged no {fam} case ({len(admitted[fam])} admitted by its declaration were "
-                            "all declined at run time)")
+            gaps.append(Gap(h.name, fam, "", f"{h.name}: judged no {fam} case ({len(admitted[fam])} admitted by its "
+                            "declaration were all declined at run time)"))
         for dt in (d for d in info.dtypes if d in unjudged_dtypes):  # a declared dtype declined wholesale
-            problems.append(f"{h.name}: judged no {dt} case ({len(by_dtype[dt])} admitted by its declaration "
-                            f"were all declined at run time; if it cannot run {dt}, it must not declare it)")
+            gaps.append(Gap(h.name, "", dt, f"{h.name}: judged no {dt} case ({len(by_dtype[dt])} admitted by its "
+                            f"declaration were all declined at run time; if it cannot run {dt}, it must not "
+                            "declare it)"))
         for fam, cs in sorted(admitted.items()):  # a family it judges, but not in every dtype it judges
             if fam in unjudged_fams:
                 continue
             for dt in (d for d in info.dtypes if d in by_dtype and d not in unjudged_dtypes):
                 mine_here = [c for c in cs if c.dtype == dt]
                 if mine_here and not any(c.id in mine for c in mine_here):
-                    problems.append(f"{h.name}: judged no {fam} case in {dt} ({len(mine_here)} admitted by its "
-                                    "declaration were all declined at run time)")
-    return problems
+                    gaps.append(Gap(h.name, fam, dt, f"{h.name}: judged no {fam} case in {dt} ({len(mine_here)} "
+                                    "admitted by its declaration were all declined at run time)"))
+    return gaps

@@ -77,8 +77,15 @@ def adapter_lines(meta: dict[str, Any]) -> list[str]:
         out.append("| " + " | ".join(md(c, 300) for c in cells) + " |")
     from ..dtypes import NAMES
 
-    away = [f"- {md(a.get('name'))} does not run {md(d)}: {md(why, 300)}" for a in meta.get("adapters", [])
-            for d, why in ((a.get("info") or {}).get("notes") or {}).items() if d in NAMES]
+    away = []  # every dtype of the run an adapter that ran leaves out, with its reason or the lack of one
+    for a in meta.get("adapters", []):
+        info = a.get("info") or {}
+        if not a.get("available") or not info:
+            continue
+        notes = info.get("notes") or {}
+        for d in (d for d in meta.get("dtypes") or NAMES if d in NAMES and d not in (info.get("dtypes") or [])):
+            why = notes.get(d) or "no reason given"
+            away.append(f"- {md(a.get('name'))} does not run {md(d)}: {md(why, 300)}")
     return [*out, "", *away] if away else out
 
 
