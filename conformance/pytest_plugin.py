@@ -256,7 +256,7 @@ class AdapterRun:
             return Outcome("skipped", why or f"{self.spec} cannot run here")
         lines = list(self.wide)
         fam = BY_ID[key[0]].family if key[0] in BY_ID else ""
-        lines += [p for (f, d), p in self.scoped.items() if f in ("", fam) and d in ("", key[1])]
+        lines += [p for (f, d), p in self.scoped.items() if f in ("", fam, key[0]) and d in ("", key[1])]
         bad = [r for r in records if r.verdict in BAD]
         if bad:
             lines.append(diagnosis(key, records, bad))

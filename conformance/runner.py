@@ -514,8 +514,8 @@ def coverage_problems(cases: Sequence[Case], clauses: Sequence[str], dtypes: Seq
 
 @dataclass(frozen=True)
 class Gap:
-    """A part of the run an adapter judged nothing of: a clause ``family`` ("" for any), a ``dtype`` ("" for
-    any), or a family in one dtype. ``problem`` is the line the run reports. Consumers (the pytest plugin)
+    """A part of the run an adapter judged nothing of: a clause ``family`` ("" for any) -- or one clause, by
+    its ID -- in a ``dtype`` ("" for any). ``problem`` is the line the run reports. Consumers (the pytest plugin)
     scope by these fields, never by parsing ``problem``: its text begins with a name the adapter chose."""
 
     adapter: str
@@ -535,8 +535,9 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
     for which the run had a case its declaration admits (dtype declared, no clause declared
     unsupported); an adapter that declines every such case at run time (Unsupported outcomes) judged
     nothing there. A dtype it cannot run is declared away, and reports say so. One line per adapter and
-    family, or dtype, declined wholesale; one per (family, dtype) declined where both are judged
-    (``judged_gaps`` gives those lines with their scope)."""
+    family, or dtype, declined wholesale; one per (family, dtype) declined where both are judged; one per
+    (selected clause, dtype) declined where its family and dtype are judged: a case counts for every
+    clause it carries (``judged_gaps`` gives those lines with their scope)."""
     if not cases:  # an empty shard, a case set that came back empty: no verdict was computed at all
         from .compat import NOTHING_JUDGED
 
@@ -590,4 +591,21 @@ def judged_gaps(handles: Sequence[AdapterHandle], cases: Sequence[Case],
                 if mine_here and not any(c.id in mine for c in mine_here):
                     gaps.append(Gap(h.name, fam, dt, f"{h.name}: judged no {fam} case in {dt} ({len(mine_here)} "
                                     "admitted by its declaration were all declined at run time)"))
+        wide = {(g.family, g.dtype) for g in gaps if g.adapter == h.name}
+        # every clause the run is about (a case's first clause), in each dtype: judged by any case that
+        # carries it, first or not
+        mine_cases = [c for cs in admitted.values() for c in cs]
+        about = {c.clauses[0] for c in cases}
+        per_clause: dict[tuple[str, str], list[Case]] = {}
+        for c in mine_cases:
+            for cl in dict.fromkeys(c.clauses):
+                if cl in about:
+                    per_clause.setdefault((cl, c.dtype), []).append(c)
+        for (cl, dt), cs in sorted(per_clause.items()):  # a clause it never judged where its family is judged
+            fam = BY_ID[cl].family if cl in BY_ID else cl.split("-")[0]
+            if dt not in info.dtypes or {(fam, ""), ("", dt), (fam, dt)} & wide or any(c.id in mine for c in cs):
+                continue
+            gaps.append(Gap(h.name, cl, dt, f"{h.name}: judged no {cl} case in {dt} ({len(cs)} admitted by its "
+                            "declaration were all declined at run time; if it cannot do "
+                            f"{cl}, it must declare it unsupported)"))
     return gaps

@@ -332,17 +332,20 @@ def _names(d: Draft, n: int, filtered: bool) -> list[str]:
     return ([hit[0], *miss[:1], *hit[1:]] if n > 1 else hit[:1])[:n]  # filtered and unfiltered names
 
 
+SPARSE_ALONE = ("SPR-DUPLICATES", "SPR-DENSE-EQUIV")  # clauses whose cases carry the sparse parameter alone
+
+
 def _params(d: Draft, f: Features, corner: str | None) -> tuple[list[tuple[str, tuple[int, ...]]], str | None]:
     """(name, shape) of every parameter, and the sparse one's name."""
     filtered = f.decay == "filter" or (f.groups == "wd" and d.clause == "DEC-GROUP")
     if f.sparse == "on":
         shape = _pick(SPARSE_SHAPES, d.sparse_shape)
         out = [("embedding", shape)]
-        # A dense parameter beside the sparse one where the draft drew it -- except in SPR-DUPLICATES,
-        # which is about the sparse gradient alone: there a sparse-only optimizer (torch's SparseAdam
-        # refuses dense gradients) meets the clause in every dtype, and the SPR family is judged for it
-        # in each (runner.judged_problems). Groups always need a second parameter.
-        if (d.with_dense and d.clause != "SPR-DUPLICATES") or f.groups not in ("none", "plain"):
+        # A dense parameter beside the sparse one where the draft drew it -- except in SPR-DUPLICATES and
+        # SPR-DENSE-EQUIV, which are about the sparse gradient alone: there a sparse-only optimizer
+        # (torch's SparseAdam refuses dense gradients) meets the clause in every dtype, and each clause is
+        # judged for it in each (runner.judged_gaps). Groups always need a second parameter.
+        if (d.with_dense and d.clause not in SPARSE_ALONE) or f.groups not in ("none", "plain"):
             out.append(("bn.beta" if filtered else "w0", (3,)))
         return out, "embedding"
     if corner == "long-run":

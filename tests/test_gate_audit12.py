@@ -11,6 +11,10 @@
   cells, which the gate judged: green while the gate said exit 1.
 - A requested dtype an adapter leaves out with no reason given was said nowhere; an UNSUPPORTED item's
   skip reason dropped the record's message.
+- "Judged nothing" was kept per clause family: an adapter that answered one case of each family and
+  declined the rest at run time left 7 of 9 requested clauses unjudged, green. Every clause a case carries
+  now needs a judged case in each declared dtype (unless declared unsupported), and SPR-DENSE-EQUIV's
+  cases carry the sparse parameter alone, so a sparse-only optimizer meets that clause in every dtype.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ EPS = ("--clauses", "UPD-EPS,UPD-MOMENTS", "--max-examples", 2, "--no-corpus", "
 ADAPTERS = textwrap.dedent('''
     import dataclasses
 
-    from adapters.base import Ran, StepState
+    from adapters.base import Ran, StepState, Unsupported
     from adapters.numpy_lowp import NumpyLowPrecisionAdapter
 
 
@@ -68,6 +72,18 @@ ADAPTERS = textwrap.dedent('''
 
         def info(self):
             return dataclasses.replace(super().info(), dtypes=("float32",), notes={})
+
+
+    class NoEps(NumpyLowPrecisionAdapter):
+        """Faithful, but declines at run time every case that carries UPD-EPS."""
+
+        name = "no-eps"
+        dtypes = ("float32",)
+
+        def run(self, case):
+            if "UPD-EPS" in case.clauses:
+                return Unsupported("not in this build")
+            return super().run(case)
 
 
     class BrokenHalfEps(NumpyLowPrecisionAdapter):
@@ -215,3 +231,28 @@ def test_a_failure_outside_the_k_selection_fails_the_session(pytester: pytest.Py
                                         "-k", "UPD-EPS-float32 or UPD-MOMENTS-float16")
     got.assert_outcomes(failed=2, deselected=2)
     got.stdout.fnmatch_lines(["*no selected item owns (UPD-EPS in float16)*"])
+
+
+def test_a_clause_declined_wholesale_is_not_green_where_its_family_is_judged(cli: Any, tmp_path: Path,
+                                                                           adapters_file: Path) -> None:
+    proc = cli("run", "--adapter", f"{adapters_file}:NoEps", "--dtypes", "float32", *EPS, "--out", tmp_path / "r")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "no-eps: judged no UPD-EPS case in float32 (" in proc.stderr, proc.stderr[-2000:]
+    assert "judged no UPD case" not in proc.stderr  # the family is judged: only the clause is named
+    gaps = json.loads((tmp_path / "r" / "run.json").read_text())["gate"]["gaps"]
+    assert [(g["family"], g["dtype"]) for g in gaps] == [("UPD-EPS", "float32")]
+    keys = [("UPD-EPS", "float32"), ("UPD-MOMENTS", "float32")]
+    run = read_run("x.py:A", result([rec("PASS", "UPD-MOMENTS", "float32")], [gaps[0]["problem"]],
+                                    [Gap("a", "UPD-EPS", "float32", gaps[0]["problem"])]), keys, None, False)
+    assert [run.outcome(k).kind for k in keys] == ["failed", "passed"]
+
+
+def test_every_sparse_clause_meets_a_sparse_only_optimizer_in_every_dtype() -> None:
+    from conformance.dtypes import NAMES
+    from conformance.generate import generate
+
+    for clause in ("SPR-DUPLICATES", "SPR-DENSE-EQUIV"):
+        for dt in NAMES:
+            cases = generate([clause], [dt], 0, 6)
+            alone = [c for c in cases if clause in c.clauses and len(c.param_values()) == 1]
+            assert alone, (clause, dt)
