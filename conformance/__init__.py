@@ -28,6 +28,7 @@ _EXPORTS = {
     "run": ("conformance.gate", "run"),
     "RunConfig": ("conformance.gate", "RunConfig"),
     "RunResult": ("conformance.gate", "RunResult"),
+    "Gap": ("conformance.runner", "Gap"),
     "Record": ("conformance.model", "Record"),
     "Event": ("conformance.model", "Event"),
     "Case": ("conformance.cases", "Case"),
@@ -48,8 +49,8 @@ _EXPORTS = {
 }
 
 __all__ = [  # noqa: RUF022 -- in the order a user meets them
-    "__version__", "run", "RunConfig", "RunResult", "Record", "Event", "Case", "load_case", "Adapter", "AdapterInfo",
-    "Support", "StepState", "Ran", "Raised", "Unsupported", "ConformanceError", "UsageError", "EXIT_OK",
+    "__version__", "run", "RunConfig", "RunResult", "Gap", "Record", "Event", "Case", "load_case", "Adapter",
+    "AdapterInfo", "Support", "StepState", "Ran", "Raised", "Unsupported", "ConformanceError", "UsageError", "EXIT_OK",
     "EXIT_NONCONFORMANT", "EXIT_USAGE", "EXIT_INTERRUPTED",
 ]
 
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, EXIT_USAGE, ConformanceError, UsageError
     from .gate import RunConfig, RunResult, run
     from .model import Event, Record
+    from .runner import Gap
 
 
 def __getattr__(name: str) -> Any:
