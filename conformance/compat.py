@@ -235,17 +235,34 @@ def merged_verdict(metas: Sequence[dict[str, Any]], records: Sequence[dict[str, 
     "nothing judged" aside, when others judged), missing shards, and the joined records' verdicts."""
     from .errors import EXIT_NONCONFORMANT, EXIT_OK
     from .gate import BAD_VERDICTS
+    from .runner import gaps_from_records
 
     problems: list[str] = list(extra)
     warnings: list[str] = []
+    # Two problems are about the run as a whole, and a shard sees only its part of it: what an adapter
+    # judged nothing of (recomputed below over the joined records), and a baseline entry that waived
+    # nothing (XPASS: kept only where no shard's records failed under it).
+    xpass: list[tuple[set[str], set[str]]] = []  # per shard: its XPASS lines, the entries it matched no case of
     for m in metas:
         g = m.get("gate") or {}
         label = m.get("shard") or "?"
+        whole = {x.get("problem") for x in g.get("gaps") or [] if isinstance(x, dict)}
+        shard_xpass = {p for p in g.get("baseline_problems") or [] if str(p).startswith("XPASS: ")}
+        unmatched = {str(w).split(" matches no case in this run", 1)[0] for w in g.get("warnings") or []
+                     if " matches no case in this run" in str(w)}
+        xpass.append((shard_xpass, unmatched))
         problems += [f"shard {label}: {p}" for p in g.get("problems") or []
-                     if not (records and p == NOTHING_JUDGED)]
+                     if not (records and p == NOTHING_JUDGED) and p not in whole and p not in shard_xpass]
         warnings += [f"shard {label}: {w}" for w in g.get("warnings") or []]
         if not g:
             problems.append(f"shard {label}: its run.json holds no gate verdict (the run did not finish)")
+    for line in dict.fromkeys(p for shard_xpass, _ in xpass for p in sorted(shard_xpass)):
+        entry = line[len("XPASS: "):].split(" passes now", 1)[0]
+        if all(line in shard_xpass or entry in unmatched for shard_xpass, unmatched in xpass):
+            problems.append(line)  # no shard's records failed under it: the joined run's XPASS
+    declared = {str(a["name"]): list((a.get("info") or {}).get("dtypes") or [])
+                for a in (metas[0].get("adapters") or []) if a.get("available") and a.get("info")} if metas else {}
+    problems += [g.problem for g in gaps_from_records(records, declared)] if records else []
     if missing:
         problems.append(f"shard(s) {', '.join(missing)} missing: the merged run is incomplete")
     if not records:

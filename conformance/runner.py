@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from adapters.base import AdapterInfo, Outcome, Ran, Support, Unsupported
 
@@ -545,67 +545,97 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
     return [g.problem for g in judged_gaps(handles, cases, records)]
 
 
+class Seen(NamedTuple):
+    """What the judged-nothing rule needs of one case: from a Case (``judged_gaps``) or from its records
+    (``gaps_from_records``, for a merge of shards, where the cases are gone)."""
+
+    id: str
+    clauses: tuple[str, ...]
+    dtype: str
+    family: str
+
+
+def _family(clauses: Sequence[str], fallback: str) -> str:
+    return BY_ID[clauses[0]].family if clauses and clauses[0] in BY_ID else fallback
+
+
 def judged_gaps(handles: Sequence[AdapterHandle], cases: Sequence[Case],
                 records: Sequence[dict[str, Any]]) -> list[Gap]:
     """``judged_problems``' lines for adapters that ran, each with the family and dtype it is about."""
-    gaps: list[Gap] = []
     judged: dict[str, set[str]] = {}
     for r in records:
         if r["verdict"] != UNSUPPORTED:
             judged.setdefault(r["adapter"], set()).add(r["case_id"])
+    about = {c.clauses[0] for c in cases}
+    gaps: list[Gap] = []
     for h in handles:
         info = h.info()
-        if info is None:
+        if info is not None:
+            admitted = [Seen(c.id, tuple(c.clauses), c.dtype, _family(c.clauses, c.family)) for c in cases
+                        if declared_skip(c, info) is None]
+            gaps += adapter_gaps(h.name, info.dtypes, admitted, judged.get(h.name, set()), about, bool(cases))
+    return gaps
+
+
+def gaps_from_records(records: Sequence[dict[str, Any]], declared: dict[str, Sequence[str]]) -> list[Gap]:
+    """``judged_gaps`` over the records of a run (a merge of its shards): ``declared`` maps each adapter
+    that ran to its declared dtypes; a record UNSUPPORTED by declaration is a case it did not admit."""
+    about = {r["clauses"][0] for r in records if r.get("clauses")}
+    gaps: list[Gap] = []
+    for name, dtypes in declared.items():
+        mine = [r for r in records if r["adapter"] == name]
+        admitted = [Seen(r["case_id"], tuple(r["clauses"]), r["dtype"], _family(r["clauses"], r.get("family", "")))
+                    for r in mine if not (r["verdict"] == UNSUPPORTED and r.get("unsupported_by") == "declared")]
+        judged = {r["case_id"] for r in mine if r["verdict"] != UNSUPPORTED}
+        gaps += adapter_gaps(name, tuple(dtypes), admitted, judged, about, bool(records))
+    return gaps
+
+
+def adapter_gaps(name: str, dtypes: Sequence[str], admitted_cases: Sequence[Seen], mine: set[str],
+                 about: set[str], any_cases: bool) -> list[Gap]:
+    """What one adapter judged nothing of, among the cases its declaration admits (``mine``: the IDs it
+    judged; ``about``: the clauses the run is about)."""
+    if not dtypes:
+        return [Gap(name, "", "", f"{name}: declares no dtypes, so nothing was judged")]
+    if any_cases and not admitted_cases:
+        return [Gap(name, "", "", f"{name}: its declaration (dtypes {', '.join(dtypes)}, unsupported clauses) "
+                    "admits none of this run's cases, so nothing was judged")]
+    gaps: list[Gap] = []
+    admitted: dict[str, list[Seen]] = {}
+    by_dtype: dict[str, list[Seen]] = {}
+    for c in admitted_cases:
+        admitted.setdefault(c.family, []).append(c)
+        by_dtype.setdefault(c.dtype, []).append(c)
+    unjudged_fams = {fam for fam, cs in admitted.items() if not any(c.id in mine for c in cs)}
+    unjudged_dtypes = {dt for dt, cs in by_dtype.items() if not any(c.id in mine for c in cs)}
+    for fam in sorted(unjudged_fams):
+        gaps.append(Gap(name, fam, "", f"{name}: judged no {fam} case ({len(admitted[fam])} admitted by its "
+                        "declaration were all declined at run time)"))
+    for dt in (d for d in dtypes if d in unjudged_dtypes):  # a declared dtype declined wholesale
+        gaps.append(Gap(name, "", dt, f"{name}: judged no {dt} case ({len(by_dtype[dt])} admitted by its "
+                        f"declaration were all declined at run time; if it cannot run {dt}, it must not "
+                        "declare it)"))
+    for fam, cs in sorted(admitted.items()):  # a family it judges, but not in every dtype it judges
+        if fam in unjudged_fams:
             continue
-        if not info.dtypes:
-            gaps.append(Gap(h.name, "", "", f"{h.name}: declares no dtypes, so nothing was judged"))
+        for dt in (d for d in dtypes if d in by_dtype and d not in unjudged_dtypes):
+            mine_here = [c for c in cs if c.dtype == dt]
+            if mine_here and not any(c.id in mine for c in mine_here):
+                gaps.append(Gap(name, fam, dt, f"{name}: judged no {fam} case in {dt} ({len(mine_here)} "
+                                "admitted by its declaration were all declined at run time)"))
+    wide = {(g.family, g.dtype) for g in gaps}
+    # every clause the run is about (a case's first clause), in each dtype: judged by any case that
+    # carries it, first or not
+    per_clause: dict[tuple[str, str], list[Seen]] = {}
+    for c in admitted_cases:
+        for cl in dict.fromkeys(c.clauses):
+            if cl in about:
+                per_clause.setdefault((cl, c.dtype), []).append(c)
+    for (cl, dt), cs in sorted(per_clause.items()):  # a clause it never judged where its family is judged
+        fam = BY_ID[cl].family if cl in BY_ID else cl.split("-")[0]
+        if dt not in dtypes or {(fam, ""), ("", dt), (fam, dt)} & wide or any(c.id in mine for c in cs):
             continue
-        mine = judged.get(h.name, set())
-        admitted: dict[str, list[Case]] = {}
-        for c in cases:
-            if declared_skip(c, info) is None:
-                admitted.setdefault(BY_ID[c.clauses[0]].family if c.clauses[0] in BY_ID else c.family,
-                                    []).append(c)
-        if cases and not admitted:
-            gaps.append(Gap(h.name, "", "", f"{h.name}: its declaration (dtypes {', '.join(info.dtypes)}, "
-                            "unsupported clauses) admits none of this run's cases, so nothing was judged"))
-            continue
-        by_dtype: dict[str, list[Case]] = {}
-        for cs in admitted.values():
-            for c in cs:
-                by_dtype.setdefault(c.dtype, []).append(c)
-        unjudged_fams = {fam for fam, cs in admitted.items() if not any(c.id in mine for c in cs)}
-        unjudged_dtypes = {dt for dt, cs in by_dtype.items() if not any(c.id in mine for c in cs)}
-        for fam in sorted(unjudged_fams):
-            gaps.append(Gap(h.name, fam, "", f"{h.name}: judged no {fam} case ({len(admitted[fam])} admitted by its "
-                            "declaration were all declined at run time)"))
-        for dt in (d for d in info.dtypes if d in unjudged_dtypes):  # a declared dtype declined wholesale
-            gaps.append(Gap(h.name, "", dt, f"{h.name}: judged no {dt} case ({len(by_dtype[dt])} admitted by its "
-                            f"declaration were all declined at run time; if it cannot run {dt}, it must not "
-                            "declare it)"))
-        for fam, cs in sorted(admitted.items()):  # a family it judges, but not in every dtype it judges
-            if fam in unjudged_fams:
-                continue
-            for dt in (d for d in info.dtypes if d in by_dtype and d not in unjudged_dtypes):
-                mine_here = [c for c in cs if c.dtype == dt]
-                if mine_here and not any(c.id in mine for c in mine_here):
-                    gaps.append(Gap(h.name, fam, dt, f"{h.name}: judged no {fam} case in {dt} ({len(mine_here)} "
-                                    "admitted by its declaration were all declined at run time)"))
-        wide = {(g.family, g.dtype) for g in gaps if g.adapter == h.name}
-        # every clause the run is about (a case's first clause), in each dtype: judged by any case that
-        # carries it, first or not
-        mine_cases = [c for cs in admitted.values() for c in cs]
-        about = {c.clauses[0] for c in cases}
-        per_clause: dict[tuple[str, str], list[Case]] = {}
-        for c in mine_cases:
-            for cl in dict.fromkeys(c.clauses):
-                if cl in about:
-                    per_clause.setdefault((cl, c.dtype), []).append(c)
-        for (cl, dt), cs in sorted(per_clause.items()):  # a clause it never judged where its family is judged
-            fam = BY_ID[cl].family if cl in BY_ID else cl.split("-")[0]
-            if dt not in info.dtypes or {(fam, ""), ("", dt), (fam, dt)} & wide or any(c.id in mine for c in cs):
-                continue
-            gaps.append(Gap(h.name, cl, dt, f"{h.name}: judged no {cl} case in {dt} ({len(cs)} admitted by its "
-                            "declaration were all declined at run time; if it cannot do "
-                            f"{cl}, it must declare it unsupported)"))
+        gaps.append(Gap(name, cl, dt, f"{name}: judged no {cl} case in {dt} ({len(cs)} admitted by its "
+                        f"declaration were all declined at run time; if it cannot do {cl}, it must declare it "
+                        "unsupported)"))
     return gaps

@@ -256,3 +256,58 @@ def test_every_sparse_clause_meets_a_sparse_only_optimizer_in_every_dtype() -> N
             cases = generate([clause], [dt], 0, 6)
             alone = [c for c in cases if clause in c.clauses and len(c.param_values()) == 1]
             assert alone, (clause, dt)
+
+
+# ---- a merge of shards judges the whole run, as the unsharded gate does --------------------------------
+
+SHARDED = textwrap.dedent('''
+    from adapters.base import Ran, StepState, Unsupported
+    from adapters.numpy_lowp import NumpyLowPrecisionAdapter
+
+
+    class FewEps(NumpyLowPrecisionAdapter):
+        """Judges the UPD-EPS cases whose ID ends in 0-7 (each off by 1.0: a known deviation) and declines
+        the others: a shard can hold none of the judged ones, the whole run never does."""
+
+        name = "few-eps"
+        dtypes = ("float32",)
+
+        def run(self, case):
+            if "UPD-EPS" not in case.clauses:
+                return super().run(case)
+            if case.id[-1] not in "01234567":
+                return Unsupported("not this one")
+            out = super().run(case)
+            return Ran([{n: StepState(s.w + 1.0, s.m, s.v) for n, s in st.items()} for st in out.steps], out.dtypes)
+''')
+
+
+def test_a_merge_judges_what_a_shard_alone_cannot(cli: Any, tmp_path: Path) -> None:
+    f = tmp_path / "sharded_w13.py"
+    f.write_text(SHARDED)
+    bl = tmp_path / "bl.toml"
+    bl.write_text('[[deviation]]\nadapter = "few-eps"\nclauses = ["UPD-EPS"]\nverdicts = ["FAIL"]\nreason = "w + 1"\n')
+    args = ("--adapter", f"{f}:FewEps", "--baseline", bl, "--clauses", "UPD-EPS,UPD-MOMENTS", "--dtypes",
+            "float32", "--max-examples", 6, "--no-corpus", "--no-shrink", "--quiet")
+    whole = cli("run", *args, "--out", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    shards = [cli("run", *args, "--shard", f"{k}/3", "--out", tmp_path / f"s{k}") for k in (1, 2, 3)]
+    said = " ".join(p.stderr for p in shards)
+    assert "XPASS: deviation #1" in said or "judged no UPD-EPS case in float32" in said, said  # a shard alone
+    merged = cli("report", "--merge", *(tmp_path / f"s{k}" for k in (1, 2, 3)), "--out", tmp_path / "m")
+    assert merged.returncode == 0, merged.stdout[-2000:] + merged.stderr[-2000:]
+    gate = json.loads((tmp_path / "m" / "run.json").read_text())["gate"]
+    assert gate["exit_code"] == 0 and gate["problems"] == []
+
+    # what the whole run would fail on, the merge fails on too: an entry nothing fails under, a clause
+    # declined in every shard
+    bl.write_text(bl.read_text() + '\n[[deviation]]\nadapter = "few-eps"\nclauses = ["UPD-MOMENTS"]\n'
+                  'verdicts = ["FAIL"]\nreason = "never fails"\n')
+    f.write_text(SHARDED.replace('"01234567"', '""'))
+    for k in (1, 2, 3):
+        cli("run", *args, "--shard", f"{k}/3", "--out", tmp_path / f"t{k}")
+    merged = cli("report", "--merge", *(tmp_path / f"t{k}" for k in (1, 2, 3)), "--out", tmp_path / "m2")
+    assert merged.returncode == 1
+    problems = json.loads((tmp_path / "m2" / "run.json").read_text())["gate"]["problems"]
+    assert "XPASS: deviation #2 (few-eps: UPD-MOMENTS) passes now -- delete this entry from the baseline" in problems
+    assert any(p.startswith("few-eps: judged no UPD-EPS case in float32 (") for p in problems), problems
