@@ -241,25 +241,26 @@ def merged_verdict(metas: Sequence[dict[str, Any]], records: Sequence[dict[str, 
     warnings: list[str] = []
     # Two problems are about the run as a whole, and a shard sees only its part of it: what an adapter
     # judged nothing of (recomputed below over the joined records), and a baseline entry that waived
-    # nothing (XPASS: kept only where no shard's records failed under it).
-    xpass: list[tuple[set[str], set[str]]] = []  # per shard: its XPASS lines, the entries it matched no case of
+    # nothing (XPASS: kept only where no shard's records failed under it, from each shard's counts).
+    failed: dict[str, int] = {}
+    counted = all(isinstance((m.get("gate") or {}).get("baseline_counts"), dict) for m in metas)
+    xpass_lines: dict[str, str] = {}  # entry label -> its XPASS line
     for m in metas:
         g = m.get("gate") or {}
         label = m.get("shard") or "?"
         whole = {x.get("problem") for x in g.get("gaps") or [] if isinstance(x, dict)}
-        shard_xpass = {p for p in g.get("baseline_problems") or [] if str(p).startswith("XPASS: ")}
-        unmatched = {str(w).split(" matches no case in this run", 1)[0] for w in g.get("warnings") or []
-                     if " matches no case in this run" in str(w)}
-        xpass.append((shard_xpass, unmatched))
+        counts = g.get("baseline_counts") if counted else {}
+        for entry, c in (counts or {}).items():
+            failed[entry] = failed.get(entry, 0) + int((c or {}).get("failed", 0) if isinstance(c, dict) else 0)
+        shard_xpass = {f"XPASS: {e} passes now -- delete this entry from the baseline": e for e in (counts or {})}
+        mine = {p: shard_xpass[p] for p in g.get("baseline_problems") or [] if p in shard_xpass}
+        xpass_lines.update({e: p for p, e in mine.items()})
         problems += [f"shard {label}: {p}" for p in g.get("problems") or []
-                     if not (records and p == NOTHING_JUDGED) and p not in whole and p not in shard_xpass]
+                     if not (records and p == NOTHING_JUDGED) and p not in whole and p not in mine]
         warnings += [f"shard {label}: {w}" for w in g.get("warnings") or []]
         if not g:
             problems.append(f"shard {label}: its run.json holds no gate verdict (the run did not finish)")
-    for line in dict.fromkeys(p for shard_xpass, _ in xpass for p in sorted(shard_xpass)):
-        entry = line[len("XPASS: "):].split(" passes now", 1)[0]
-        if all(line in shard_xpass or entry in unmatched for shard_xpass, unmatched in xpass):
-            problems.append(line)  # no shard's records failed under it: the joined run's XPASS
+    problems += [line for entry, line in xpass_lines.items() if failed.get(entry, 0) == 0]
     declared = {str(a["name"]): list((a.get("info") or {}).get("dtypes") or [])
                 for a in (metas[0].get("adapters") or []) if a.get("available") and a.get("info")} if metas else {}
     problems += [g.problem for g in gaps_from_records(records, declared)] if records else []

@@ -873,7 +873,10 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     exit_code = EXIT_INTERRUPTED if not complete and lost is None else \
         (EXIT_NONCONFORMANT if bad or problems else EXIT_OK)
     meta["gate"] = {"exit_code": exit_code, "problems": problems, "warnings": warnings,
-                    "baseline_problems": gate_fails, "gaps": [g.to_dict() for g in gaps]}
+                    "baseline_problems": gate_fails, "gaps": [g.to_dict() for g in gaps],
+                    # per entry, the records it matched and the failures it waived (or saw regress): a merge
+                    # of shards decides an XPASS from these, over the whole run
+                    "baseline_counts": {e.label(): {"matched": e.matched, "failed": e.failed} for e in p.entries}}
     try:
         write_json(p.out / META, meta)
     except OSError as e:

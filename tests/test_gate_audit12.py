@@ -311,3 +311,22 @@ def test_a_merge_judges_what_a_shard_alone_cannot(cli: Any, tmp_path: Path) -> N
     problems = json.loads((tmp_path / "m2" / "run.json").read_text())["gate"]["problems"]
     assert "XPASS: deviation #2 (few-eps: UPD-MOMENTS) passes now -- delete this entry from the baseline" in problems
     assert any(p.startswith("few-eps: judged no UPD-EPS case in float32 (") for p in problems), problems
+
+
+def test_a_merge_decides_an_xpass_from_each_shards_counts_and_keeps_it_without_them() -> None:
+    from conformance.compat import merged_verdict
+
+    line = "XPASS: deviation #1 (a: UPD-EPS) passes now -- delete this entry from the baseline"
+    rec_ = {"adapter": "a", "case_id": "UPD-00000000000a", "clauses": ["UPD-EPS"], "dtype": "float32",
+            "verdict": "XFAIL"}
+
+    def shard(k: str, failed: int, counts: bool = True) -> dict[str, Any]:
+        gate: dict[str, Any] = {"problems": [] if failed else [line], "baseline_problems": [] if failed else [line]}
+        if counts:
+            gate["baseline_counts"] = {"deviation #1 (a: UPD-EPS)": {"matched": 1, "failed": failed}}
+        return {"shard": k, "gate": gate, "adapters": []}
+
+    assert merged_verdict([shard("1/2", 1), shard("2/2", 0)], [rec_], True, [])["problems"] == []
+    assert merged_verdict([shard("1/2", 0), shard("2/2", 0)], [rec_], True, [])["problems"] == [line]
+    kept = merged_verdict([shard("1/2", 1, counts=False), shard("2/2", 0, counts=False)], [rec_], True, [])
+    assert kept["problems"] == [f"shard 2/2: {line}"] and kept["exit_code"] == 1  # no counts: the shard's word
