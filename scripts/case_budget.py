@@ -1,18 +1,24 @@
 """Print the case-budget figures of a run's step cases as Markdown (the tables in docs/case-budget.md).
 
-    .venv/bin/python scripts/case_budget.py [--seed 0] [--max-examples 6]
+    .venv/bin/python scripts/case_budget.py [--seed 0] [--max-examples 6] [--no-plan]
 
 Per clause: cases that lead with it, cases that exercise it at all, planned and corner slots, steps
 and elements; the trivial share; structure counts (proxies for compilations); and the pairwise
 feature matrix (cases per pair of factor values). Generation time is printed to stderr.
+
+``--no-plan`` measures what the structure counts would be without the pairwise plan (every slot with
+its clause's own features, corners kept): figures for docs/performance.md's compile floor, never a
+mode of the gate.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections import Counter
+from unittest import mock
 
 import numpy as np
 
@@ -60,13 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-examples", type=int, default=6)
+    ap.add_argument("--no-plan", action="store_true", help="measure without the pairwise plan's rows")
     args = ap.parse_args(argv)
     t0 = time.process_time()
-    cases = generate(F.STEP_CLAUSES, NAMES, args.seed, args.max_examples)
+    with mock.patch("conformance.strategies.plan", dict) if args.no_plan else contextlib.nullcontext():
+        cases = generate(F.STEP_CLAUSES, NAMES, args.seed, args.max_examples)
     secs = time.process_time() - t0
     print(f"generated {len(cases)} step cases in {secs:.2f} s CPU ({1000 * secs / len(cases):.1f} ms a case)",
           file=sys.stderr)
-    rows = F.plan()
+    rows = {} if args.no_plan else F.plan()
     lead = Counter(c.clauses[0] for c in cases)
     touch = Counter(cl for c in cases for cl in c.clauses)
     planned = Counter(k[0] for k in rows if k[2] < args.max_examples)

@@ -236,3 +236,26 @@ def test_upd_eps_cases_have_the_eps_their_title_names_and_gradients_beside_it() 
         g = g[g > 0]
         assert g.size, case.id
         assert want_lo - 0.1 <= np.log10(g).min() and np.log10(g).max() <= want_hi + 0.1, (case.id, eps)
+
+
+def test_the_budget_script_measures_what_the_plan_buys(capsys: pytest.CaptureFixture[str]) -> None:
+    """``scripts/case_budget.py --no-plan`` (docs/performance.md's compile floor without the pairwise
+    plan) generates without the plan's rows, and only for the measurement: the plan is back afterwards."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "case_budget.py"
+    spec = importlib.util.spec_from_file_location("case_budget", path)
+    assert spec is not None and spec.loader is not None
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+
+    def covered(*argv: str) -> int:
+        assert budget.main(list(argv)) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("pairs covered:"))
+        return int(line.split()[2])
+
+    total = len(F.all_pairs())
+    assert covered() == total
+    assert covered("--no-plan") < total
+    assert len(F.pairs_covered(generate(F.STEP_CLAUSES, NAMES, 0, DEFAULT))) == total
