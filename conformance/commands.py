@@ -392,8 +392,14 @@ def cmd_report(args: argparse.Namespace) -> int:
                 raise UsageError(f"--format {args.format} with --merge --out {args.out}: a merged run directory gets "
                                  "every report (summary.md, report.html, summary.json); leave --format out, or name "
                                  "a .md, .html or .json file as --out")
-            if any(args.out.resolve() == Path(d).resolve() for d in args.dirs):
-                raise UsageError(f"--out {args.out} is one of the runs being merged; give a new directory")
+            for d in args.dirs:  # writing the merged run clears its subdirectories: a shard there would be lost
+                here, there = args.out.resolve(), Path(d).resolve()
+                if here == there:
+                    raise UsageError(f"--out {args.out} is one of the runs being merged; give a new directory")
+                if there.is_relative_to(here) or here.is_relative_to(there):
+                    inside = f"holds the run {d}" if there.is_relative_to(here) else f"lies inside the run {d}"
+                    raise UsageError(f"--out {args.out} {inside} being merged; give a directory outside every run "
+                                     "being merged")
             if target is not None and not is_dir:
                 raise UsageError(f"--out {args.out} is a file; --merge writes a run directory")
             writable_dir(args.out, "--out")

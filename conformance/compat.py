@@ -2,8 +2,9 @@
 --merge`` joins only the shards of one run.
 
 A run's configuration is what decides its cases and verdicts: suite, spec and hypothesis versions,
-seed, max_examples, clauses, dtypes, options, timeout, and the adapters (spec, name and declared
-library versions). Records of two configurations mixed in one results file would be a report of
+seed, max_examples, clauses, dtypes, options (the baseline's path and a digest of its contents
+among them), timeout, and the adapters (spec, name, declared library versions, and the dtypes and
+clause support they declare). Records of two configurations mixed in one results file would be a report of
 neither, so both refuse (``CompatError``, one line) instead of mixing. A merge also checks the shards:
 ``K/N`` of one N, each at most once; missing shards make the merged run incomplete, never complete.
 
@@ -44,6 +45,11 @@ def _versions(a: Any) -> Any:
     return info.get("versions") if isinstance(info, dict) else None
 
 
+def _declared(a: Any) -> Any:
+    info = a.get("info") if isinstance(a, dict) else None
+    return {"dtypes": info.get("dtypes"), "support": info.get("support")} if isinstance(info, dict) else None
+
+
 def adapter_identities(meta: dict[str, Any]) -> list[tuple[Any, Any]]:
     """(spec, name) of each adapter of a run, in run order."""
     adapters = meta.get("adapters")
@@ -58,7 +64,10 @@ def config_differences(a: dict[str, Any], b: dict[str, Any], with_shard: bool = 
     keys = (*CONFIG_KEYS, "shard") if with_shard else CONFIG_KEYS
     for key in keys:
         va, vb = a.get(key, _ABSENT), b.get(key, _ABSENT)
-        if va != vb:
+        if va != vb and isinstance(va, dict) and isinstance(vb, dict):  # name the setting that differs
+            out += [f"{key}.{k} {_show(va.get(k, _ABSENT))} vs {_show(vb.get(k, _ABSENT))}"
+                    for k in sorted({*va, *vb}, key=str) if va.get(k, _ABSENT) != vb.get(k, _ABSENT)]
+        elif va != vb:
             out.append(f"{key} {_show(va)} vs {_show(vb)}")
     ia, ib = adapter_identities(a), adapter_identities(b)
     if ia != ib:
@@ -70,6 +79,9 @@ def config_differences(a: dict[str, Any], b: dict[str, Any], with_shard: bool = 
         vx, vy = _versions(x), _versions(y)
         if vx is not None and vy is not None and vx != vy:
             out.append(f"{x['name']} versions {_show(vx)} vs {_show(vy)}")
+        dx, dy = _declared(x), _declared(y)  # what it admits decides what it owes a judged case
+        if dx is not None and dy is not None and dx != dy:
+            out.append(f"{x['name']} declares {_show(dx)} vs {_show(dy)}")
     return out
 
 
@@ -263,7 +275,8 @@ def merged_verdict(metas: Sequence[dict[str, Any]], records: Sequence[dict[str, 
     problems += [line for entry, line in xpass_lines.items() if failed.get(entry, 0) == 0]
     declared = {str(a["name"]): list((a.get("info") or {}).get("dtypes") or [])
                 for a in (metas[0].get("adapters") or []) if a.get("available") and a.get("info")} if metas else {}
-    problems += [g.problem for g in gaps_from_records(records, declared)] if records else []
+    selected = metas[0].get("clauses") if metas and isinstance(metas[0].get("clauses"), list) else None
+    problems += [g.problem for g in gaps_from_records(records, declared, selected)] if records else []
     if missing:
         problems.append(f"shard(s) {', '.join(missing)} missing: the merged run is incomplete")
     if not records:

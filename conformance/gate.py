@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import math
 import os
@@ -505,17 +506,24 @@ def plan(cfg: RunConfig) -> _Plan:
                                   "outside the run's own files")
         _writable_file(Path(path), flag)
     entries: list[bl.Entry] = []
+    digest = None
     if cfg.baseline is not None:
         try:
             entries = bl.load(Path(cfg.baseline))
+            # what the waivers said, not only where they lay: shards or a resume under other entries are
+            # another configuration (conformance.compat)
+            digest = hashlib.sha256(Path(cfg.baseline).read_bytes()).hexdigest()[:16]
         except bl.BaselineError as e:
             raise UsageError(str(e)) from None
+        except OSError as e:
+            raise UsageError(f"--baseline {cfg.baseline} cannot be read ({e.strerror or type(e).__name__})") from None
     _check_writable(cfg, out)
     _check_distinct([("--update-baseline", cfg.update_baseline), summary], cfg.baseline)
     seed = cfg.seed
     if seed is None:  # explore searches afresh unless a seed is given (to replay a search); the gate uses 0
         seed = int(time.time() * 1000) % (2**31) if cfg.explore else 0
-    options = {"baseline": _relative(Path(cfg.baseline)) if cfg.baseline else None, "explore": cfg.explore,
+    options = {"baseline": _relative(Path(cfg.baseline)) if cfg.baseline else None, "baseline_sha256": digest,
+               "explore": cfg.explore,
                "corpus": cfg.corpus, "allow_unavailable": cfg.allow_unavailable}
     p = _Plan(cfg, out, specs, clauses, dtypes, entries, seed, options)
     if cfg.resume:  # what can be checked before any work: the configuration, the specs, the records file
@@ -857,8 +865,8 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     gaps: list[Gap] = []
     if complete:
         problems += runner.coverage_problems(all_cases, p.clauses, p.dtypes)
-        problems += runner.judged_problems(handles, cases, records)
-        gaps = runner.judged_gaps(handles, cases, records) if cases else []
+        problems += runner.judged_problems(handles, cases, records, p.clauses)
+        gaps = runner.judged_gaps(handles, cases, records, p.clauses) if cases else []
     if cfg.explore:
         n_new = _save_new_corpus(p.out, records)
         _emit(on_event, "note", f"explore: {n_new} new failing case(s) in {_relative(p.out / 'new-corpus')}; copy "
@@ -969,9 +977,10 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None, entrie
             ) -> tuple[list[Any], list[str], list[str]]:
     """Adapters that take part; why the run cannot be green because of the others.
 
-    A name keys the records and the baseline, and an adapter that is not registered chooses its own (in its
-    worker). So it may neither take a registered adapter's name nor one that a baseline pattern written for
-    registered adapters also matches (``torch-cpu-*``): either would hand it their waivers."""
+    A name keys the records and the baseline, and an adapter that is not built in (a file, a module, an
+    installed plugin) chooses its own, in its worker. So it may neither take a registered adapter's name,
+    nor one that a baseline pattern written for other registered adapters also matches (``torch-cpu-evil``,
+    or ``torch-cpu-*`` itself, against ``torch-cpu-*``): either would hand it their waivers."""
     problems: list[str] = []
     warnings: list[str] = []
     keep = []
@@ -979,15 +988,16 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None, entrie
     from . import registry
 
     registered = set(registry.names())
+    builtin = set(registry.builtin_names())
     for h in handles:
         if h.name in registered and h.spec != h.name:  # it would take that adapter's baseline waivers
             raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}, the name of a registered adapter; names "
                              "key the records and the baseline, so an adapter may not take another's: give it its "
                              "own `name`")
-        if h.spec not in registered:
-            for e in entries:
-                if e.adapter != h.name and fnmatchcase(h.name, e.adapter) and \
-                        any(fnmatchcase(n, e.adapter) for n in registered):
+        if h.spec not in builtin:  # a file, a module or an installed plugin: its own class chose the name
+            others = registered - {h.name}
+            for e in entries:  # no exception for a name equal to the pattern: `torch-cpu-*` matches `torch-cpu-*`
+                if fnmatchcase(h.name, e.adapter) and any(fnmatchcase(n, e.adapter) for n in others):
                     raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}, which {e.label()} in the baseline "
                                      f"also matches, a pattern that names registered adapters; it would take their "
                                      "waivers: give it a name outside that pattern, or name it in the entry exactly")

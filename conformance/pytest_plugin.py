@@ -285,6 +285,9 @@ class AdapterRun:
 def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None, allow_unavailable: bool
              ) -> AdapterRun:
     """A RunResult of one adapter as items see it."""
+    from .clauses import BY_ID
+
+    keys = list(keys)
     adapters = result.meta.get("adapters") or []
     name = str(adapters[0].get("name", spec)) if adapters else spec
     scoped: dict[tuple[str, str], str] = {}
@@ -318,6 +321,19 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
         wide.append(f"{spec}: the gate run for the selected items also judged {len(orphans)} failing case(s) that "
                     f"no selected item owns ({where[:300]}); the run is not green: select those items too, or "
                     "run without -k/-m")
+    def owned_scope(scope: tuple[str, str]) -> bool:  # AdapterRun.outcome's match, over every selected item
+        f, d = scope
+        return any(f in ("", BY_ID[c].family if c in BY_ID else "", c) and d in ("", dt) for c, dt in keys)
+
+    unowned = [p for scope, p in scoped.items() if not owned_scope(scope)]
+    if unowned:  # a gap in a cell no selected item owns (-k/-m) would fail no item
+        wide.append(f"{spec}: the gate run for the selected items found what it judged nothing of where no selected "
+                    f"item looks: {'; '.join(unowned)[:400]}; the run is not green: select those items too, or run "
+                    "without -k/-m")
+    stale = [e for e in xpass if not any(covers(e, name, k, by_key.get(k, [])) for k in keys)]
+    if stale:  # an entry that waived nothing, about clauses or cases no selected item has
+        wide.append(f"{spec}: [XPASS(strict)] {', '.join(e.label() for e in stale)[:300]} waived nothing in this "
+                    "run, and no selected item is about it: delete or narrow the entry")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts().items()))
     wall = result.meta.get("wall_seconds")
     summary = f"{spec}: {counts or 'no records'} in {wall} s; reports in {result.out}"

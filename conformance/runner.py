@@ -528,7 +528,7 @@ class Gap:
 
 
 def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
-                    records: Sequence[dict[str, Any]]) -> list[str]:
+                    records: Sequence[dict[str, Any]], selected: Sequence[str] | None = None) -> list[str]:
     """Why the run cannot be green although no verdict is bad: no case at all, or adapters that judged nothing.
 
     Every available adapter must judge at least one case of every clause family in every declared dtype
@@ -542,7 +542,7 @@ def judged_problems(handles: Sequence[AdapterHandle], cases: Sequence[Case],
         from .compat import NOTHING_JUDGED
 
         return [NOTHING_JUDGED]
-    return [g.problem for g in judged_gaps(handles, cases, records)]
+    return [g.problem for g in judged_gaps(handles, cases, records, selected)]
 
 
 class Seen(NamedTuple):
@@ -555,18 +555,25 @@ class Seen(NamedTuple):
     family: str
 
 
+def _clause_family(clause: str) -> str:
+    return BY_ID[clause].family if clause in BY_ID else clause.split("-")[0]
+
+
 def _family(clauses: Sequence[str], fallback: str) -> str:
     return BY_ID[clauses[0]].family if clauses and clauses[0] in BY_ID else fallback
 
 
 def judged_gaps(handles: Sequence[AdapterHandle], cases: Sequence[Case],
-                records: Sequence[dict[str, Any]]) -> list[Gap]:
-    """``judged_problems``' lines for adapters that ran, each with the family and dtype it is about."""
+                records: Sequence[dict[str, Any]], selected: Sequence[str] | None = None) -> list[Gap]:
+    """``judged_problems``' lines for adapters that ran, each with the family and dtype it is about.
+
+    ``selected``: the clauses the run was asked for (else the cases' first clauses). A corpus case that
+    carries a selected clause may lead with another; that other clause is not owed a judged case."""
     judged: dict[str, set[str]] = {}
     for r in records:
         if r["verdict"] != UNSUPPORTED:
             judged.setdefault(r["adapter"], set()).add(r["case_id"])
-    about = {c.clauses[0] for c in cases}
+    about = set(selected) if selected is not None else {c.clauses[0] for c in cases}
     gaps: list[Gap] = []
     for h in handles:
         info = h.info()
@@ -577,10 +584,11 @@ def judged_gaps(handles: Sequence[AdapterHandle], cases: Sequence[Case],
     return gaps
 
 
-def gaps_from_records(records: Sequence[dict[str, Any]], declared: dict[str, Sequence[str]]) -> list[Gap]:
+def gaps_from_records(records: Sequence[dict[str, Any]], declared: dict[str, Sequence[str]],
+                      selected: Sequence[str] | None = None) -> list[Gap]:
     """``judged_gaps`` over the records of a run (a merge of its shards): ``declared`` maps each adapter
     that ran to its declared dtypes; a record UNSUPPORTED by declaration is a case it did not admit."""
-    about = {r["clauses"][0] for r in records if r.get("clauses")}
+    about = set(selected) if selected is not None else {r["clauses"][0] for r in records if r.get("clauses")}
     gaps: list[Gap] = []
     for name, dtypes in declared.items():
         mine = [r for r in records if r["adapter"] == name]
@@ -603,8 +611,10 @@ def adapter_gaps(name: str, dtypes: Sequence[str], admitted_cases: Sequence[Seen
     gaps: list[Gap] = []
     admitted: dict[str, list[Seen]] = {}
     by_dtype: dict[str, list[Seen]] = {}
+    families = {_clause_family(cl) for cl in about}  # a family is owed a judged case if a selected clause is in it
     for c in admitted_cases:
-        admitted.setdefault(c.family, []).append(c)
+        if c.family in families:
+            admitted.setdefault(c.family, []).append(c)
         by_dtype.setdefault(c.dtype, []).append(c)
     unjudged_fams = {fam for fam, cs in admitted.items() if not any(c.id in mine for c in cs)}
     unjudged_dtypes = {dt for dt, cs in by_dtype.items() if not any(c.id in mine for c in cs)}
@@ -632,7 +642,7 @@ def adapter_gaps(name: str, dtypes: Sequence[str], admitted_cases: Sequence[Seen
             if cl in about:
                 per_clause.setdefault((cl, c.dtype), []).append(c)
     for (cl, dt), cs in sorted(per_clause.items()):  # a clause it never judged where its family is judged
-        fam = BY_ID[cl].family if cl in BY_ID else cl.split("-")[0]
+        fam = _clause_family(cl)
         if dt not in dtypes or {(fam, ""), ("", dt), (fam, dt)} & wide or any(c.id in mine for c in cs):
             continue
         gaps.append(Gap(name, cl, dt, f"{name}: judged no {cl} case in {dt} ({len(cs)} admitted by its "
