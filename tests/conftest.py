@@ -91,3 +91,12 @@ class Cli:
 @pytest.fixture(scope="session")
 def cli() -> Cli:
     return Cli()
+
+
+@pytest.fixture
+def adapters_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The requesting test module's ``ADAPTERS`` source written as a file named ``ADAPTERS_FILE``: the
+    adapters a user would write, given as ``FILE.py:Class``."""
+    f = tmp_path / request.module.ADAPTERS_FILE
+    f.write_text(request.module.ADAPTERS)
+    return f

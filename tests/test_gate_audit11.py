@@ -54,11 +54,7 @@ HALF_DECLINER = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture
-def adapters_file(tmp_path: Path) -> Path:
-    f = tmp_path / "half_decliner_w12.py"
-    f.write_text(HALF_DECLINER)
-    return f
+ADAPTERS, ADAPTERS_FILE = HALF_DECLINER, "half_decliner_w12.py"  # conftest.adapters_file writes them
 
 
 def test_a_declared_dtype_declined_wholesale_is_not_green(cli: Any, tmp_path: Path, adapters_file: Path) -> None:

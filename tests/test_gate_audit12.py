@@ -98,11 +98,7 @@ ADAPTERS = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture
-def adapters_file(tmp_path: Path) -> Path:
-    f = tmp_path / "round8_w13.py"
-    f.write_text(ADAPTERS)
-    return f
+ADAPTERS_FILE = "round8_w13.py"  # conftest.adapters_file writes ADAPTERS there
 
 
 def rec(verdict: str, clause: str, dtype: str, **kw: Any) -> Record:

@@ -23,8 +23,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 from conformance import compat
 from conformance.model import Record
 from conformance.pytest_plugin import read_run
@@ -66,11 +64,7 @@ ADAPTERS = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture
-def adapters_file(tmp_path: Path) -> Path:
-    f = tmp_path / "round9_w14.py"
-    f.write_text(ADAPTERS)
-    return f
+ADAPTERS_FILE = "round9_w14.py"  # conftest.adapters_file writes ADAPTERS there
 
 
 # ---- names -----------------------------------------------------------------------------------------------
