@@ -411,18 +411,30 @@ def recount(entries: Sequence[Entry], records: Iterable[dict[str, Any]]) -> None
         apply(entries, dict(r, verdict=r.get("raw_verdict", r["verdict"])))
 
 
+def about_selected(e: Entry, selected: Any) -> bool:
+    """Whether an entry is about the clauses a run selected (``selected``: run.json's list; None: all). A
+    ``case =`` entry always is: its case ran."""
+    if e.case is not None or not isinstance(selected, list):
+        return True
+    return any(fnmatch.fnmatchcase(str(c), p) for c in selected for p in e.clauses)
+
+
 def problems(entries: Sequence[Entry], run_meta: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
     """(gate failures: XPASS, regressions, unwaived failures; warnings: entries matching nothing, old
     entries without 'verdicts', a baseline made with another hypothesis/suite version than ``run_meta``)."""
     fails: list[str] = []
     warns: list[str] = []
     judged = _judged_adapters(run_meta)
+    selected = run_meta.get("clauses") if isinstance(run_meta, dict) else None
     elsewhere: list[Entry] = []
+    unselected: list[Entry] = []
     for e in entries:
         if e.matched == 0 and judged is not None and not any(fnmatch.fnmatchcase(a, e.adapter) for a in judged):
             elsewhere.append(e)  # about an adapter this run did not judge: nothing to say about it
         elif e.matched == 0:
             warns.append(f"{e.label()} matches no case in this run (stale? delete it or widen the run)")
+        elif e.failed == 0 and not e.unwaived and not e.uncovered and not about_selected(e, selected):
+            unselected.append(e)  # matched only as a case's other clause: the run did not look at it
         elif e.failed == 0 and not e.unwaived and not e.uncovered:
             fails.append(f"XPASS: {e.label()} passes now -- delete this entry from the baseline")
         if e.uncovered:
@@ -437,6 +449,9 @@ def problems(entries: Sequence[Entry], run_meta: dict[str, Any] | None = None) -
         if e.regressions:
             fails.append(f"REGRESSION: {e.label()} grew beyond max_ratio={e.max_ratio:.3g} (or failed with no "
                          f"measured error) in {len(e.regressions)} case(s), e.g. {e.regressions[0]}")
+    if unselected:
+        warns.append(f"{len(unselected)} baseline entr{'y is' if len(unselected) == 1 else 'ies are'} about clauses "
+                     f"this run did not select ({', '.join(e.label() for e in unselected)[:300]}): not checked")
     if elsewhere:
         names = sorted({e.adapter for e in elsewhere})
         warns.append(f"{len(elsewhere)} baseline entr{'y is' if len(elsewhere) == 1 else 'ies are'} for adapters "

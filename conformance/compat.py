@@ -47,7 +47,10 @@ def _versions(a: Any) -> Any:
 
 def _declared(a: Any) -> Any:
     info = a.get("info") if isinstance(a, dict) else None
-    return {"dtypes": info.get("dtypes"), "support": info.get("support")} if isinstance(info, dict) else None
+    if not isinstance(info, dict):
+        return None
+    dtypes = info.get("dtypes")  # an order is no declaration (a set's order differs from worker to worker)
+    return {"dtypes": sorted(map(str, dtypes)) if isinstance(dtypes, list) else dtypes, "support": info.get("support")}
 
 
 def adapter_identities(meta: dict[str, Any]) -> list[tuple[Any, Any]]:
@@ -65,8 +68,10 @@ def config_differences(a: dict[str, Any], b: dict[str, Any], with_shard: bool = 
     for key in keys:
         va, vb = a.get(key, _ABSENT), b.get(key, _ABSENT)
         if va != vb and isinstance(va, dict) and isinstance(vb, dict):  # name the setting that differs
+            pinned = key == "options" and va.get("baseline_sha256") and vb.get("baseline_sha256")
             out += [f"{key}.{k} {_show(va.get(k, _ABSENT))} vs {_show(vb.get(k, _ABSENT))}"
-                    for k in sorted({*va, *vb}, key=str) if va.get(k, _ABSENT) != vb.get(k, _ABSENT)]
+                    for k in sorted({*va, *vb}, key=str) if va.get(k, _ABSENT) != vb.get(k, _ABSENT)
+                    and not (pinned and k == "baseline")]  # the digest pins the contents; the path is relative
         elif va != vb:
             out.append(f"{key} {_show(va)} vs {_show(vb)}")
     ia, ib = adapter_identities(a), adapter_identities(b)

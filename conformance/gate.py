@@ -893,7 +893,11 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
         return RunResult(exit_code, [Record.from_dict(r) for r in records], meta, p.out, problems, warnings,
                          gate_fails, gaps)
     write_reports(p.out, meta, records, problems, warnings, _summary_md(cfg))
-    if cfg.update_baseline is not None:
+    if cfg.update_baseline is not None and not complete:  # partial records would drop the entries not reached
+        warnings.append(f"the baseline was not written to {cfg.update_baseline}: the run did not finish (resume it "
+                        "with --resume; the baseline is written when it completes)")
+        _emit(on_event, "note", warnings[-1])
+    elif cfg.update_baseline is not None:
         try:
             atomic_write(Path(cfg.update_baseline), _baseline_text(records, meta))
             _emit(on_event, "note", f"baseline written to {_relative(Path(cfg.update_baseline))}")
@@ -973,6 +977,9 @@ def _summary_md(cfg: RunConfig) -> Path | None:
     return Path(env) if env else None
 
 
+LOADER_PREFIXES = ("torch:", "optax:")  # the generic loaders name an adapter by its spec
+
+
 def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None, entries: Sequence[bl.Entry] = ()
             ) -> tuple[list[Any], list[str], list[str]]:
     """Adapters that take part; why the run cannot be green because of the others.
@@ -994,6 +1001,10 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None, entrie
             raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}, the name of a registered adapter; names "
                              "key the records and the baseline, so an adapter may not take another's: give it its "
                              "own `name`")
+        if h.spec not in builtin and h.name != h.spec and h.name.startswith(LOADER_PREFIXES):
+            raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}; names beginning "
+                             f"{' or '.join(LOADER_PREFIXES)} are the generic loaders' (`--adapter torch:MOD:CLS` is "
+                             "named so), and baselines name them: give it its own `name`")
         if h.spec not in builtin:  # a file, a module or an installed plugin: its own class chose the name
             others = registered - {h.name}
             for e in entries:  # no exception for a name equal to the pattern: `torch-cpu-*` matches `torch-cpu-*`

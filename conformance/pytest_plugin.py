@@ -308,7 +308,8 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
 
         entries = bl.load(baseline)
         bl.recount(entries, [r.to_dict() for r in result.records])
-        xpass = [e for e in entries if e.matched and not e.failed and not e.unwaived and not e.uncovered]
+        xpass = [e for e in entries if e.matched and not e.failed and not e.unwaived and not e.uncovered
+                 and bl.about_selected(e, result.meta.get("clauses"))]
     warnings = list(result.warnings)
     if baseline is not None:  # each adapter runs alone: another adapter's entries match nothing here, rightly
         others = tuple(f"{e.label()} matches no case" for e in entries if not fnmatchcase(name, e.adapter))

@@ -127,12 +127,46 @@ def test_an_xpass_about_a_clause_no_item_has_fails_the_items(tmp_path: Path) -> 
     bl.write_text('[[deviation]]\nadapter = "a"\nclauses = ["LR-FIXED"]\nverdicts = ["FAIL"]\nreason = "old bug"\n')
     records = [rec("PASS", ("UPD-EPS", "LR-FIXED"), "float32", "UPD-00000000000a")]
     only = [("UPD-EPS", "float32")]
-    got = read_run("x.py:A", result(records, []), only, bl, False)
+    selected = result(records, [])
+    selected.meta["clauses"] = ["UPD-EPS", "LR-FIXED"]  # the run looked at LR-FIXED; -k picked no item of it
+    got = read_run("x.py:A", selected, only, bl, False)
     assert len(got.wide) == 1 and "[XPASS(strict)] deviation #1 (a: LR-FIXED)" in got.wide[0], got.wide
     assert got.outcome(only[0]).kind == "failed"
     both = [*only, ("LR-FIXED", "float32")]  # an item about the entry's clause reports it itself
-    got = read_run("x.py:A", result(records, []), both, bl, False)
+    got = read_run("x.py:A", selected, both, bl, False)
     assert got.wide == [] and [got.outcome(k).kind for k in both] == ["passed", "failed"]
+    narrow = result(records, [])  # round 10: a run that did not select LR-FIXED did not check the entry
+    narrow.meta["clauses"] = ["UPD-EPS"]
+    got = read_run("x.py:A", narrow, only, bl, False)
+    assert got.wide == [] and got.xpass == [] and got.outcome(only[0]).kind == "passed"
+
+
+def test_an_entry_about_unselected_clauses_is_not_checked() -> None:
+    from conformance import baseline as bl
+
+    e = bl.Entry(index=1, adapter="a", clauses=("LR-FIXED",), verdicts=("FAIL",), reason="old bug")
+    e.matched = 1  # matched only as a passing case's second clause
+    fails, warns = bl.problems([e], {"clauses": ["UPD-EPS"], "adapters": [{"name": "a", "available": True}]})
+    assert fails == [] and any("about clauses this run did not select" in w for w in warns), (fails, warns)
+    fails, _ = bl.problems([e], {"clauses": ["UPD-EPS", "LR-FIXED"], "adapters": [{"name": "a", "available": True}]})
+    assert len(fails) == 1 and fails[0].startswith("XPASS: ")
+
+
+def test_a_declaration_in_another_order_or_a_baseline_by_another_path_is_the_same_run() -> None:
+    a = {"options": {"baseline": "b.toml", "baseline_sha256": "ab12"},
+         "adapters": [{"spec": "s", "name": "n", "info": {"dtypes": ["float32", "float16"], "support": {}}}]}
+    b = {"options": {"baseline": "../x/b.toml", "baseline_sha256": "ab12"},
+         "adapters": [{"spec": "s", "name": "n", "info": {"dtypes": ["float16", "float32"], "support": {}}}]}
+    assert compat.config_differences(a, b) == []
+    b["options"]["baseline_sha256"] = "cd34"
+    assert compat.config_differences(a, b) == ['options.baseline_sha256 "ab12" vs "cd34"']
+
+
+def test_a_generic_loaders_name_is_refused(cli: Any, tmp_path: Path, adapters_file: Path) -> None:
+    f = tmp_path / "gen_w14.py"
+    f.write_text(ADAPTERS + '\n\nclass GenName(StarName):\n    name = "torch:torch.optim:Adam"\n')
+    line = cli.usage_error(cli("run", "--adapter", f"{f}:GenName", *EPS, "--out", tmp_path / "r"))
+    assert "calls itself 'torch:torch.optim:Adam'; names beginning torch: or optax: are the generic" in line, line
 
 
 # ---- the per-clause rule ---------------------------------------------------------------------------------
