@@ -523,8 +523,7 @@ def plan(cfg: RunConfig) -> _Plan:
     if seed is None:  # explore searches afresh unless a seed is given (to replay a search); the gate uses 0
         seed = int(time.time() * 1000) % (2**31) if cfg.explore else 0
     options = {"baseline": _relative(Path(cfg.baseline)) if cfg.baseline else None, "baseline_sha256": digest,
-               "explore": cfg.explore,
-               "corpus": cfg.corpus, "allow_unavailable": cfg.allow_unavailable}
+               "explore": cfg.explore, "corpus": cfg.corpus, "allow_unavailable": cfg.allow_unavailable}
     p = _Plan(cfg, out, specs, clauses, dtypes, entries, seed, options)
     if cfg.resume:  # what can be checked before any work: the configuration, the specs, the records file
         p.previous_meta = _previous_meta(out)
@@ -896,7 +895,6 @@ def _run(config: RunConfig, on_event: OnEvent | None, latch: threading.Event) ->
     if cfg.update_baseline is not None and not complete:  # partial records would drop the entries not reached
         warnings.append(f"the baseline was not written to {cfg.update_baseline}: the run did not finish (resume it "
                         "with --resume; the baseline is written when it completes)")
-        _emit(on_event, "note", warnings[-1])
     elif cfg.update_baseline is not None:
         try:
             atomic_write(Path(cfg.update_baseline), _baseline_text(records, meta))
@@ -1001,11 +999,11 @@ def _screen(handles: list[Any], cfg: RunConfig, on_event: OnEvent | None, entrie
             raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}, the name of a registered adapter; names "
                              "key the records and the baseline, so an adapter may not take another's: give it its "
                              "own `name`")
-        if h.spec not in builtin and h.name != h.spec and h.name.startswith(LOADER_PREFIXES):
-            raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}; names beginning "
-                             f"{' or '.join(LOADER_PREFIXES)} are the generic loaders' (`--adapter torch:MOD:CLS` is "
-                             "named so), and baselines name them: give it its own `name`")
         if h.spec not in builtin:  # a file, a module or an installed plugin: its own class chose the name
+            if h.name != h.spec and h.name.startswith(LOADER_PREFIXES):
+                raise UsageError(f"--adapter {h.spec} calls itself {h.name!r}; names beginning "
+                                 f"{' or '.join(LOADER_PREFIXES)} are the generic loaders' (`--adapter torch:MOD:CLS` "
+                                 "is named so), and baselines name them: give it its own `name`")
             others = registered - {h.name}
             for e in entries:  # no exception for a name equal to the pattern: `torch-cpu-*` matches `torch-cpu-*`
                 if fnmatchcase(h.name, e.adapter) and any(fnmatchcase(n, e.adapter) for n in others):

@@ -222,6 +222,15 @@ def diagnosis(key: Key, records: Sequence[Any], bad: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
+def in_scope(scope: tuple[str, str], key: Key) -> bool:
+    """Whether a gap's (family or clause, dtype) scope, "" for any, is about the item ``key``."""
+    from .clauses import BY_ID
+
+    f, d = scope
+    clause, dtype = key
+    return f in ("", BY_ID[clause].family if clause in BY_ID else "", clause) and d in ("", dtype)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What an item reports: ``passed``, ``failed``, ``xfailed`` or ``skipped``, and why."""
@@ -248,15 +257,12 @@ class AdapterRun:
     warnings: list[str] = field(default_factory=list)
 
     def outcome(self, key: Key) -> Outcome:
-        from .clauses import BY_ID
-
         records = self.by_key.get(key, [])
         if self.unavailable and self.allow_unavailable:
             why = "; ".join(re.sub(r" \(it was requested;[^)]*\)$", "", w) for w in self.wide)
             return Outcome("skipped", why or f"{self.spec} cannot run here")
         lines = list(self.wide)
-        fam = BY_ID[key[0]].family if key[0] in BY_ID else ""
-        lines += [p for (f, d), p in self.scoped.items() if f in ("", fam, key[0]) and d in ("", key[1])]
+        lines += [p for scope, p in self.scoped.items() if in_scope(scope, key)]
         bad = [r for r in records if r.verdict in BAD]
         if bad:
             lines.append(diagnosis(key, records, bad))
@@ -285,8 +291,6 @@ class AdapterRun:
 def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None, allow_unavailable: bool
              ) -> AdapterRun:
     """A RunResult of one adapter as items see it."""
-    from .clauses import BY_ID
-
     keys = list(keys)
     adapters = result.meta.get("adapters") or []
     name = str(adapters[0].get("name", spec)) if adapters else spec
@@ -322,11 +326,7 @@ def read_run(spec: str, result: Any, keys: Iterable[Key], baseline: Path | None,
         wide.append(f"{spec}: the gate run for the selected items also judged {len(orphans)} failing case(s) that "
                     f"no selected item owns ({where[:300]}); the run is not green: select those items too, or "
                     "run without -k/-m")
-    def owned_scope(scope: tuple[str, str]) -> bool:  # AdapterRun.outcome's match, over every selected item
-        f, d = scope
-        return any(f in ("", BY_ID[c].family if c in BY_ID else "", c) and d in ("", dt) for c, dt in keys)
-
-    unowned = [p for scope, p in scoped.items() if not owned_scope(scope)]
+    unowned = [p for scope, p in scoped.items() if not any(in_scope(scope, k) for k in keys)]
     if unowned:  # a gap in a cell no selected item owns (-k/-m) would fail no item
         wide.append(f"{spec}: the gate run for the selected items found what it judged nothing of where no selected "
                     f"item looks: {'; '.join(unowned)[:400]}; the run is not green: select those items too, or run "
